@@ -1,0 +1,335 @@
+# Copyright (c) Middlebury College
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The one source of truth: the college's documented mail settings and the account model.
+
+Every role, the mail_check module, the docs and the tests read the values below; nothing
+else restates them. ``normalize_account`` turns a user-supplied ``mail_clients_account``
+(all keys optional) plus ``mail_clients_users`` into one validated, fully derived
+structure that every template renders from.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# The documented settings (college IT documentation).
+DOCUMENTED = {
+    "mail_domain": "middlebury.edu",
+    "incoming_host": "mail.middlebury.edu",
+    "smtp_host": "ssmtp.middlebury.edu",
+    # IMAP is recommended over POP3.
+    "protocol": "imap",
+    "incoming_security": "ssl",
+    "smtp_security": "starttls",
+    # The documentation names port 25 with STARTTLS for SMTP, not 587.
+    "smtp_port": 25,
+    "auth": "password",
+    # Passwords change every six months: users are advised not to save them.
+    "save_password": False,
+    "pop_leave_on_server": True,
+    "imap_subscriptions": True,
+    "display_name": "Middlebury College",
+    "folders": {"sent": "Sent", "drafts": "Drafts", "trash": "Trash"},
+}
+
+# Standard ports for each protocol and security mode (RFC 8314 for implicit TLS).
+PORTS = {
+    ("imap", "ssl"): 993,
+    ("imap", "starttls"): 143,
+    ("pop3", "ssl"): 995,
+    ("pop3", "starttls"): 110,
+    ("smtp", "ssl"): 465,
+    ("smtp", "starttls"): 25,
+}
+
+# The endpoints the documentation lists, as (name, protocol, host key, security).
+DOCUMENTED_ENDPOINTS = (
+    ("imaps", "imap", "incoming_host", "ssl"),
+    ("imap_starttls", "imap", "incoming_host", "starttls"),
+    ("pop3s", "pop3", "incoming_host", "ssl"),
+    ("smtp_starttls", "smtp", "smtp_host", "starttls"),
+)
+
+PROTOCOLS = ("imap", "pop3")
+SECURITIES = ("ssl", "starttls")
+AUTH_METHODS = ("password", "oauth2")
+# Names people type for "secure password authentication"; the documentation says never.
+REFUSED_AUTH = {
+    "ntlm": "NTLM",
+    "spa": "SPA",
+    "secure_password": "secure password authentication",
+    "secure-password": "secure password authentication",
+    "gssapi": "GSSAPI/Kerberos",
+    "kerberos": "GSSAPI/Kerberos",
+    "cram-md5": "CRAM-MD5",
+}
+REFUSED_SECURITY = ("none", "plain", "plaintext", "clear", "cleartext", "no", "off", "false")
+
+ACCOUNT_KEYS = (
+    "mail_domain", "incoming_host", "smtp_host", "protocol", "incoming_security", "incoming_port",
+    "smtp_security", "smtp_port", "auth", "save_password", "pop_leave_on_server",
+    "imap_subscriptions", "display_name", "folders",
+)
+USER_KEYS = ("login", "username", "email", "full_name")
+FOLDER_ROLES = ("sent", "drafts", "trash")
+
+_HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+# A POSIX-ish login (Debian's adduser default, plus upper case and '.'), no leading '-'.
+_LOGIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")
+# Mail usernames may be a full address; nothing that needs quoting in a URL but '@'.
+_USERNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}(@[A-Za-z0-9.-]{1,253})?$")
+_EMAIL_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+MAX_TEXT = 256
+
+
+class AccountError(ValueError):
+    """A value that cannot be written safely; ``field`` names where it came from."""
+
+    def __init__(self, field, message):
+        self.field = field
+        super().__init__("%s: %s" % (field, message))
+
+
+def _has_control(text):
+    return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp") for ch in text)
+
+
+def check_text(field, value, allow_empty=True, max_len=MAX_TEXT):
+    """Free text (names, labels): any printable Unicode, no control characters."""
+    if not isinstance(value, str):
+        raise AccountError(field, "must be a string, got %s" % type(value).__name__)
+    if not value and not allow_empty:
+        raise AccountError(field, "must not be empty")
+    if len(value) > max_len:
+        raise AccountError(field, "is longer than %d characters" % max_len)
+    if _has_control(value):
+        raise AccountError(field, "contains control or invisible formatting characters, which no client "
+                                  "configuration format can carry safely")
+    if value != value.strip():
+        raise AccountError(field, "has leading or trailing white space")
+    return value
+
+
+def check_hostname(field, value):
+    """A DNS name (RFC 1123) or a literal IPv4 address; no trailing dot, no IDN U-labels."""
+    if not isinstance(value, str) or not value:
+        raise AccountError(field, "must be a non-empty host name")
+    if len(value) > 253:
+        raise AccountError(field, "is longer than 253 characters")
+    labels = value.split(".")
+    if not all(_HOST_LABEL.match(label) for label in labels):
+        raise AccountError(field, "%r is not a valid host name (letters, digits, '-' and '.' only; "
+                                  "use the punycode form for international names)" % value)
+    if labels[-1].isdigit() and not (len(labels) == 4 and all(0 <= int(x) <= 255 for x in labels)):
+        raise AccountError(field, "%r is neither a host name nor an IPv4 address" % value)
+    return value.lower()
+
+
+def check_port(field, value):
+    if isinstance(value, bool):
+        raise AccountError(field, "must be a port number 1-65535, got a boolean")
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        raise AccountError(field, "must be a port number 1-65535, got %r" % (value,)) from None
+    if str(port) != str(value).strip() and not isinstance(value, int):
+        raise AccountError(field, "must be a port number 1-65535, got %r" % (value,))
+    if not 1 <= port <= 65535:
+        raise AccountError(field, "must be a port number 1-65535, got %d" % port)
+    return port
+
+
+def check_choice(field, value, choices):
+    if not isinstance(value, str) or value.lower() not in choices:
+        raise AccountError(field, "must be one of %s, got %r" % (", ".join(choices), value))
+    return value.lower()
+
+
+def check_security(field, value):
+    if isinstance(value, str) and value.lower() in REFUSED_SECURITY:
+        raise AccountError(field, "plaintext connections are refused: the documentation requires SSL/TLS "
+                                  "or STARTTLS (use 'ssl' or 'starttls')")
+    if isinstance(value, str) and value.lower() in ("tls", "ssl/tls", "implicit"):
+        value = "ssl"
+    return check_choice(field, value, SECURITIES)
+
+
+def check_auth(field, value):
+    if isinstance(value, str) and value.lower() in REFUSED_AUTH:
+        raise AccountError(field, "%s is refused: the documentation requires normal password authentication "
+                                  "over TLS and never 'secure password authentication' (use 'password' or "
+                                  "'oauth2')" % REFUSED_AUTH[value.lower()])
+    if isinstance(value, str) and value.lower() in ("normal", "plain", "login", "normal_password"):
+        value = "password"
+    return check_choice(field, value, AUTH_METHODS)
+
+
+def check_bool(field, value):
+    if not isinstance(value, bool):
+        raise AccountError(field, "must be true or false, got %r" % (value,))
+    return value
+
+
+def check_folder(field, value):
+    check_text(field, value, allow_empty=False, max_len=200)
+    if any(ch in value for ch in "*%\\\"") or value.startswith("/") or value.endswith("/"):
+        raise AccountError(field, "%r is not a usable folder name (no '*', '%%', '\\', '\"', and no leading "
+                                  "or trailing '/')" % value)
+    return value
+
+
+def check_login(field, value):
+    if not isinstance(value, str) or not _LOGIN.match(value):
+        raise AccountError(field, "%r is not a valid login name (letters, digits, '_', '.', '-'; at most 32; "
+                                  "not starting with '-' or '.')" % (value,))
+    return value
+
+
+def check_username(field, value):
+    if not isinstance(value, str) or not _USERNAME.match(value):
+        raise AccountError(field, "%r is not a usable mail username (letters, digits, '_', '.', '+', '-', "
+                                  "optionally @domain)" % (value,))
+    return value
+
+
+def check_email(field, value):
+    if not isinstance(value, str) or value.count("@") != 1:
+        raise AccountError(field, "%r is not an e-mail address (local@domain)" % (value,))
+    local, domain = value.split("@")
+    if not _EMAIL_LOCAL.match(local) or len(local) > 64:
+        raise AccountError(field, "%r has an unusable local part" % value)
+    check_hostname(field, domain)
+    return value
+
+
+def _field_and_value(account, key, field_prefix):
+    """(field name, given value or the documented default) for one account key."""
+    value = account[key] if account.get(key) is not None else DOCUMENTED.get(key)
+    return "%s.%s" % (field_prefix, key), value
+
+
+def normalize_user(item, index, mail_domain, field_prefix="mail_clients_users"):
+    field = "%s[%d]" % (field_prefix, index)
+    if not isinstance(item, dict):
+        raise AccountError(field, "must be a mapping with at least 'login'")
+    unknown = sorted(set(item) - set(USER_KEYS))
+    if unknown:
+        raise AccountError(field, "unknown key(s) %s; allowed: %s" % (", ".join(unknown), ", ".join(USER_KEYS)))
+    if "login" not in item:
+        raise AccountError(field + ".login", "is required")
+    login = check_login(field + ".login", item["login"])
+    username = check_username(field + ".username", item.get("username") or login)
+    default_email = username if "@" in username else "%s@%s" % (username, mail_domain)
+    email = check_email(field + ".email", item.get("email") or default_email)
+    full_name = check_text(field + ".full_name", item.get("full_name") or "")
+    return {"login": login, "username": username, "email": email, "full_name": full_name}
+
+
+def normalize_account(account=None, users=None, field_prefix="mail_clients_account"):
+    """Validate and derive the whole account; raise AccountError naming the field on bad input."""
+    account = {} if account is None else account
+    if not isinstance(account, dict):
+        raise AccountError(field_prefix, "must be a mapping")
+    unknown = sorted(set(account) - set(ACCOUNT_KEYS))
+    if unknown:
+        raise AccountError(field_prefix, "unknown key(s) %s; allowed: %s"
+                           % (", ".join(unknown), ", ".join(ACCOUNT_KEYS)))
+
+    def get(key):
+        return _field_and_value(account, key, field_prefix)
+
+    mail_domain = check_hostname(*get("mail_domain"))
+    protocol = check_choice(*get("protocol"), PROTOCOLS)
+    incoming_security = check_security(*get("incoming_security"))
+    smtp_security = check_security(*get("smtp_security"))
+    incoming_port = account.get("incoming_port")
+    incoming_port = (PORTS[(protocol, incoming_security)] if incoming_port is None
+                     else check_port(field_prefix + ".incoming_port", incoming_port))
+    smtp_port = account.get("smtp_port")
+    if smtp_port is None:
+        smtp_port = DOCUMENTED["smtp_port"] if smtp_security == DOCUMENTED["smtp_security"] \
+            else PORTS[("smtp", smtp_security)]
+    else:
+        smtp_port = check_port(field_prefix + ".smtp_port", smtp_port)
+
+    folders_in = account.get("folders") or {}
+    if not isinstance(folders_in, dict):
+        raise AccountError(field_prefix + ".folders", "must be a mapping of %s" % ", ".join(FOLDER_ROLES))
+    unknown = sorted(set(folders_in) - set(FOLDER_ROLES))
+    if unknown:
+        raise AccountError(field_prefix + ".folders", "unknown key(s) %s; allowed: %s"
+                           % (", ".join(unknown), ", ".join(FOLDER_ROLES)))
+    folders = {}
+    for role in FOLDER_ROLES:
+        folders[role] = check_folder("%s.folders.%s" % (field_prefix, role),
+                                     folders_in.get(role) or DOCUMENTED["folders"][role])
+
+    normalized = {
+        "mail_domain": mail_domain,
+        "display_name": check_text(*get("display_name"), allow_empty=False),
+        "incoming": {
+            "protocol": protocol,
+            "host": check_hostname(*get("incoming_host")),
+            "port": incoming_port,
+            "security": incoming_security,
+        },
+        "smtp": {
+            "host": check_hostname(*get("smtp_host")),
+            "port": smtp_port,
+            "security": smtp_security,
+        },
+        "auth": check_auth(*get("auth")),
+        "save_password": check_bool(*get("save_password")),
+        "pop_leave_on_server": check_bool(*get("pop_leave_on_server")),
+        "imap_subscriptions": check_bool(*get("imap_subscriptions")),
+        "folders": folders,
+    }
+    if protocol == "pop3" and not normalized["pop_leave_on_server"]:
+        raise AccountError(field_prefix + ".pop_leave_on_server",
+                           "must stay true: the documentation requires POP to leave mail on the server")
+
+    if users is None:
+        users = []
+    if not isinstance(users, list):
+        raise AccountError("mail_clients_users", "must be a list of mappings with 'login'")
+    normalized_users = [normalize_user(item, i, mail_domain) for i, item in enumerate(users)]
+    seen = set()
+    for i, user in enumerate(normalized_users):
+        if user["login"] in seen:
+            raise AccountError("mail_clients_users[%d].login" % i, "%r is listed twice" % user["login"])
+        seen.add(user["login"])
+    normalized["users"] = normalized_users
+    # Lab mode: nobody listed, so every login gets the account with username = login name.
+    normalized["lab_mode"] = not normalized_users
+    return normalized
+
+
+def account_endpoints(normalized):
+    """The two endpoints a client configured from this account talks to."""
+    incoming = normalized["incoming"]
+    smtp = normalized["smtp"]
+    return [
+        {"name": "%s%s" % (incoming["protocol"], "s" if incoming["security"] == "ssl" else "_starttls"),
+         "protocol": incoming["protocol"], "host": incoming["host"], "port": incoming["port"],
+         "security": incoming["security"]},
+        {"name": "smtp%s" % ("s" if smtp["security"] == "ssl" else "_starttls"),
+         "protocol": "smtp", "host": smtp["host"], "port": smtp["port"], "security": smtp["security"]},
+    ]
+
+
+def documented_endpoints(normalized=None):
+    """The four endpoints of the documentation, on the (possibly overridden) hosts of an account."""
+    hosts = {"incoming_host": DOCUMENTED["incoming_host"], "smtp_host": DOCUMENTED["smtp_host"]}
+    smtp_port = DOCUMENTED["smtp_port"]
+    if normalized is not None:
+        hosts = {"incoming_host": normalized["incoming"]["host"], "smtp_host": normalized["smtp"]["host"]}
+        if normalized["smtp"]["security"] == "starttls":
+            smtp_port = normalized["smtp"]["port"]
+    endpoints = []
+    for name, protocol, host_key, security in DOCUMENTED_ENDPOINTS:
+        port = smtp_port if protocol == "smtp" else PORTS[(protocol, security)]
+        endpoints.append({"name": name, "protocol": protocol, "host": hosts[host_key], "port": port,
+                          "security": security})
+    return endpoints

@@ -1,0 +1,233 @@
+# Copyright (c) Middlebury College
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Write a batch of controller-rendered files in one remote execution.
+
+A lab fleet is hundreds of hosts, and every ``template`` task costs a stat plus a copy or file
+module per file per host; the roles render everything on the controller instead and hand the
+whole set to this code at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import os
+import pwd
+import shlex
+import stat
+import subprocess
+import tempfile
+
+
+class FileSyncError(Exception):
+    """A request that cannot be carried out; ``field`` names the offending entry."""
+
+    def __init__(self, field, message):
+        self.field = field
+        super().__init__("%s: %s" % (field, message))
+
+
+def expand_path(field, path):
+    """Expand a leading ``~login`` to that user's home on this host; return (path, login or None)."""
+    if not path.startswith("~"):
+        if not os.path.isabs(path):
+            raise FileSyncError(field, "path %r must be absolute or start with ~login/" % path)
+        return os.path.normpath(path), None
+    login, _sep, rest = path[1:].partition("/")
+    if not login:
+        raise FileSyncError(field, "path %r must name the user (~login/...), not the module's own ~" % path)
+    try:
+        home = pwd.getpwnam(login).pw_dir
+    except KeyError:
+        raise FileSyncError(field, "there is no user %r on this host" % login) from None
+    return os.path.normpath(os.path.join(home, rest)), login
+
+
+def resolve_owner(field, owner, group, home_login):
+    """uid and gid for an entry: explicit owner/group, else the home's user, else root."""
+    owner = owner or home_login or "root"
+    try:
+        pw = pwd.getpwnam(owner)
+    except KeyError:
+        raise FileSyncError(field, "owner %r does not exist on this host" % owner) from None
+    if group:
+        try:
+            gid = grp.getgrnam(group).gr_gid
+        except KeyError:
+            raise FileSyncError(field, "group %r does not exist on this host" % group) from None
+    else:
+        gid = pw.pw_gid
+    return pw.pw_uid, gid
+
+
+@contextlib.contextmanager
+def acting_as(uid, gid):
+    """Act with the user's privileges inside their home, so a symlink they planted cannot
+    make root write elsewhere. Root-owned entries are written as root."""
+    if uid == 0 or os.geteuid() != 0:
+        yield
+        return
+    old_groups = os.getgroups()
+    os.setgroups([gid])
+    os.setegid(gid)
+    os.seteuid(uid)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+        os.setgroups(old_groups)
+
+
+def parse_keyfile(text):
+    """GKeyFile groups and keys as {group: {key: value}}; comments and blank lines ignored."""
+    groups = {}
+    current = None
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("[") and stripped.endswith("]"):
+            current = groups.setdefault(stripped[1:-1], {})
+        elif "=" in line and current is not None:
+            key, _sep, value = line.partition("=")
+            current[key.strip()] = value.strip()
+    return groups
+
+
+def keyfile_contains(existing, wanted):
+    """True when every key we write already has our value (the owning program may add keys)."""
+    have = parse_keyfile(existing)
+    for group, keys in parse_keyfile(wanted).items():
+        for key, value in keys.items():
+            if have.get(group, {}).get(key) != value:
+                return False
+    return True
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def _make_parents(directory, uid, gid, dir_mode, check_mode):
+    missing = []
+    while not os.path.isdir(directory):
+        if os.path.lexists(directory):
+            raise OSError("%s exists and is not a directory" % directory)
+        missing.append(directory)
+        directory = os.path.dirname(directory)
+    if check_mode:
+        return missing
+    for path in reversed(missing):
+        os.mkdir(path, dir_mode)
+        if os.geteuid() == 0:
+            os.chown(path, uid, gid)
+    return missing
+
+
+def _validate(field, command, tmp_path):
+    argv = [arg.replace("%s", tmp_path) for arg in shlex.split(command)]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise FileSyncError(field, "validation command %r could not run: %s" % (command, exc)) from None
+    if proc.returncode != 0:
+        raise FileSyncError(field, "validation %r failed (rc=%d): %s"
+                            % (command, proc.returncode, (proc.stderr or proc.stdout).strip()))
+
+
+def _write(entry, content, uid, gid, mode):
+    path = entry["path"]
+    directory = os.path.dirname(path)
+    fd, tmp_path = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+        os.chmod(tmp_path, mode)
+        if os.geteuid() == 0:
+            os.chown(tmp_path, uid, gid)
+        if entry.get("validate"):
+            _validate(entry["field"], entry["validate"], tmp_path)
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_path)
+        raise
+
+
+def sync_entry(entry, check_mode):
+    """Bring one file to its wanted state; return a result dict (and a diff)."""
+    field = entry["field"]
+    path, home_login = expand_path(field, entry["path"])
+    uid, gid = resolve_owner(field, entry.get("owner"), entry.get("group"), home_login)
+    default_mode = "0600" if home_login else "0644"
+    mode = int(str(entry.get("mode") or default_mode), 8)
+    dir_mode = int(str(entry.get("dir_mode") or ("0700" if uid else "0755")), 8)
+    entry = dict(entry, path=path)
+    result = {"path": path, "changed": False, "action": "unchanged"}
+    with acting_as(uid if home_login else 0, gid):
+        before = _read(path) if not os.path.islink(path) else None
+        if os.path.islink(path):
+            raise FileSyncError(field, "%s is a symbolic link; refusing to replace it" % path)
+        if entry.get("state", "present") == "absent":
+            if before is None:
+                result["action"] = "absent"
+                return result, None
+            if not check_mode:
+                os.unlink(path)
+            result.update(changed=True, action="removed")
+            return result, {"before_header": path, "before": before.decode("utf-8", "replace"),
+                            "after_header": path, "after": ""}
+        content = entry["content"].encode("utf-8")
+        same_content = before == content or (
+            before is not None and entry.get("compare") == "keyfile"
+            and keyfile_contains(before.decode("utf-8", "replace"), entry["content"]))
+        if same_content:
+            st = os.stat(path)
+            if stat.S_IMODE(st.st_mode) == mode and (st.st_uid, st.st_gid) == (uid, gid):
+                return result, None
+            if not check_mode:
+                os.chmod(path, mode)
+                if os.geteuid() == 0:
+                    os.chown(path, uid, gid)
+            result.update(changed=True, action="attributes")
+            return result, None
+        try:
+            created_dirs = _make_parents(os.path.dirname(path), uid, gid, dir_mode, check_mode)
+        except OSError as exc:
+            raise FileSyncError(field, "cannot create the directory for %s: %s" % (path, exc)) from None
+        if not check_mode:
+            _write(entry, content, uid, gid, mode)
+        elif entry.get("validate") and not created_dirs:
+            # Check mode still proves the new content valid, without touching the real file.
+            with tempfile.TemporaryDirectory() as scratch:
+                probe = os.path.join(scratch, os.path.basename(path))
+                with open(probe, "wb") as handle:
+                    handle.write(content)
+                _validate(field, entry["validate"], probe)
+        result.update(changed=True, action="created" if before is None else "updated")
+        return result, {"before_header": path, "before": "" if before is None else before.decode("utf-8", "replace"),
+                        "after_header": path, "after": entry["content"]}
+
+
+def sync_files(entries, check_mode=False):
+    """Apply every entry; all requests are checked for errors before anything is written."""
+    prepared = []
+    for index, entry in enumerate(entries):
+        entry = dict(entry, field="files[%d] (%s)" % (index, entry.get("path")))
+        if entry.get("state", "present") == "present" and entry.get("content") is None:
+            raise FileSyncError(entry["field"], "content is required when state is present")
+        expand_path(entry["field"], entry["path"])
+        prepared.append(entry)
+    results, diffs = [], []
+    for entry in prepared:
+        result, diff = sync_entry(entry, check_mode)
+        results.append(result)
+        if diff:
+            diffs.append(diff)
+    return results, diffs

@@ -1,0 +1,155 @@
+#!/usr/bin/python
+# Copyright (c) Middlebury College
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: managed_files
+short_description: Write a set of controller-rendered configuration files in one module call
+version_added: 0.1.0
+author:
+  - Middlebury College ITS (@middlebury)
+description:
+  - Brings a list of files to the given content, owner and mode, or removes them, in a single remote
+    execution. The client roles of this collection render their files on the controller and ship them with
+    one call of this module per host, instead of one C(template) task per file.
+  - Paths may start with C(~login/); they are expanded to that user's home directory on the managed host, and
+    the file is then written with that user's privileges (a symbolic link planted by the user cannot redirect
+    the write), owned by the user, mode C(0600) unless given.
+  - Every entry is checked before anything is written. A file whose O(files[].validate) command fails is never
+    put in place.
+options:
+  files:
+    description: The files to manage.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      path:
+        description: Absolute path, or C(~login/relative/path).
+        type: str
+        required: true
+      content:
+        description: The wanted content (UTF-8). Required when O(files[].state=present).
+        type: str
+      state:
+        description: V(present) writes the file, V(absent) removes it.
+        type: str
+        choices: [present, absent]
+        default: present
+      owner:
+        description: Owner. Defaults to the user of a C(~login/) path, else C(root).
+        type: str
+      group:
+        description: Group. Defaults to the owner's primary group.
+        type: str
+      mode:
+        description: Octal mode as a string. Defaults to V(0600) in a home directory, else V(0644).
+        type: str
+      dir_mode:
+        description: Mode of parent directories that have to be created (owned like the file).
+          Defaults to V(0700) for files of a non-root owner, else V(0755).
+        type: str
+      validate:
+        description:
+          - Command run on the new content before it replaces the file; C(%s) is replaced by the path of a
+            temporary copy. A non-zero exit status fails the task and leaves the old file in place.
+        type: str
+      compare:
+        description:
+          - V(exact) compares bytes. V(keyfile) treats the file as unchanged when every key it sets already has
+            that value, for files that their program rewrites with extra keys (evolution-data-server sources).
+        type: str
+        choices: [exact, keyfile]
+        default: exact
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would change; validation still runs on the new content.
+  diff_mode:
+    support: full
+    description: Shows the content before and after for every changed file.
+notes:
+  - The content is not logged as secret; never put a password into a file managed by this module.
+"""
+
+EXAMPLES = r"""
+- name: Install the mutt drop-ins for both clients
+  middlebury.mail_clients.managed_files:
+    files:
+      - path: /etc/Muttrc.d/zz-middlebury.rc
+        content: "{{ lookup('ansible.builtin.template', 'muttrc.j2') }}"
+      - path: ~alice/.config/mutt/middlebury.rc
+        content: "set from = 'alice@middlebury.edu'\n"
+        validate: mutt -n -F %s -Q from
+"""
+
+RETURN = r"""
+files:
+  description: One entry per requested file, in order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: The expanded path.
+      type: str
+    changed:
+      description: Whether this file was (or in check mode would be) changed.
+      type: bool
+    action:
+      description: One of V(created), V(updated), V(attributes), V(removed), V(unchanged), V(absent).
+      type: str
+changed_paths:
+  description: The expanded paths that changed.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.middlebury.mail_clients.plugins.module_utils.file_sync import (
+    FileSyncError,
+    sync_files,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "files": {
+                "type": "list",
+                "elements": "dict",
+                "required": True,
+                "options": {
+                    "path": {"type": "str", "required": True},
+                    "content": {"type": "str"},
+                    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+                    "owner": {"type": "str"},
+                    "group": {"type": "str"},
+                    "mode": {"type": "str"},
+                    "dir_mode": {"type": "str"},
+                    "validate": {"type": "str"},
+                    "compare": {"type": "str", "choices": ["exact", "keyfile"], "default": "exact"},
+                },
+            },
+        },
+        supports_check_mode=True,
+    )
+    try:
+        results, diffs = sync_files(module.params["files"], check_mode=module.check_mode)
+    except (FileSyncError, OSError) as exc:
+        module.fail_json(msg=str(exc))
+    changed_paths = [item["path"] for item in results if item["changed"]]
+    output = {"changed": bool(changed_paths), "files": results, "changed_paths": changed_paths}
+    if module._diff:
+        output["diff"] = diffs
+    module.exit_json(**output)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""Test-wide set-up: import the collection from this checkout, and the mail stack fixture."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+TESTS = REPO / "tests"
+
+
+def _collection_root():
+    """A directory holding ansible_collections/middlebury/mail_clients -> this checkout.
+
+    The repo root is the collection root, so Python needs the namespace layout above it."""
+    root = Path(os.environ.get("MAIL_CLIENTS_COLLECTIONS_ROOT") or Path(tempfile.gettempdir()) / "mail_clients-collections")
+    link = root / "ansible_collections" / "middlebury" / "mail_clients"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if not link.is_symlink() or link.resolve() != REPO:
+        tmp = link.with_name(".mail_clients.%d" % os.getpid())
+        tmp.symlink_to(REPO)
+        os.replace(tmp, link)
+    return root
+
+
+COLLECTIONS_ROOT = _collection_root()
+os.environ["MAIL_CLIENTS_COLLECTIONS_ROOT"] = str(COLLECTIONS_ROOT)
+os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", str(COLLECTIONS_ROOT))
+for path in (str(COLLECTIONS_ROOT), str(TESTS)):
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+pytest_plugins = ["mailstack.pytest_plugin"] if (TESTS / "mailstack" / "pytest_plugin.py").exists() else []
