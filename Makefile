@@ -1,0 +1,72 @@
+# middlebury.mail_clients — developer and CI entry points. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+# The controller Python: newest >= 3.12 found (ansible-core 2.21), else the system one.
+VENV_PYTHON ?= $(shell tests/tools/pick-python)
+OLDEST_VENV ?= .venv-2.19
+OLDEST_PYTHON ?= /usr/bin/python3
+PYTEST_ARGS ?=
+export ANSIBLE_COLLECTIONS_PATH := $(or $(MAIL_CLIENTS_COLLECTIONS_ROOT),/tmp/mail_clients-collections)
+
+.PHONY: help deps apt venv venv-oldest collection-path lint sanity unit integration pytest test \
+        build-check compat demo molecule bench changelog clean
+
+help: ## This list
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+apt: ## Install the Debian packages the tests need (tests/apt/*.txt)
+	tests/tools/apt-install
+
+$(VENV)/.installed: requirements.txt
+	@echo "venv: $(VENV_PYTHON) ($$($(VENV_PYTHON) --version))"
+	@if ! $(VENV_PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))'; then \
+	  echo "venv: no Python >= 3.12 found; ansible-core 2.21 needs it. Set PYTHON=/path/to/python3.12+" >&2; exit 1; fi
+	$(VENV_PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed ## Create .venv with the pinned tools (ansible-core 2.21, ansible-lint, molecule, pytest...)
+
+$(OLDEST_VENV)/.installed: requirements-2.19.txt
+	$(OLDEST_PYTHON) -m venv $(OLDEST_VENV)
+	$(OLDEST_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-2.19.txt
+	touch $@
+
+venv-oldest: $(OLDEST_VENV)/.installed ## A venv on the oldest supported line (ansible-core 2.19)
+
+deps: apt venv venv-oldest ## Everything `make test` needs
+
+collection-path: venv
+	@$(PY) -c 'import sys; sys.path.insert(0, "tests"); import conftest'
+
+lint: deps collection-path ## ruff, yamllint, ansible-lint (production), changelog lint
+	$(BIN)/ruff check .
+	$(BIN)/yamllint -s .
+	$(BIN)/antsibull-changelog lint
+	$(BIN)/ansible-lint --offline --profile production
+
+sanity: deps ## ansible-test sanity (in a temp ansible_collections tree)
+	VENV_BIN=$(abspath $(BIN)) tests/tools/sanity
+
+unit: deps collection-path ## Unit tests only
+	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
+
+compat: deps ## Unit tests and a playbook on the oldest claimed ansible-core line
+	MAIL_CLIENTS_VENV_BIN=$(abspath $(OLDEST_VENV)/bin) $(OLDEST_VENV)/bin/python -m pytest -q \
+	  tests/unit tests/test_playbook_smoke.py $(PYTEST_ARGS)
+
+pytest: deps collection-path ## The whole pytest suite (unit, real-client integration, build, molecule)
+	$(PY) -m pytest tests -q -rfE $(PYTEST_ARGS)
+
+test: deps lint sanity compat pytest ## The whole suite: gates, then every test (ends with the pytest summary)
+
+bench: bench-check bench-fleet ## Benchmarks (not timed tests)
+
+clean: ## Remove venvs, build output and test output
+	rm -rf $(VENV) $(OLDEST_VENV) tests/output build middlebury-mail_clients-*.tar.gz
+
+-include mk/*.mk

@@ -1,0 +1,116 @@
+"""managed_files' logic on real files in a temp dir."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from ansible_collections.middlebury.mail_clients.plugins.module_utils.file_sync import (
+    FileSyncError,
+    keyfile_contains,
+    sync_files,
+)
+
+
+def _mode(path):
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_create_then_unchanged_then_update(tmp_path):
+    target = tmp_path / "sub" / "dir" / "a.conf"
+    results, diffs = sync_files([{"path": str(target), "content": "one\n"}])
+    assert results[0]["action"] == "created" and results[0]["changed"]
+    assert target.read_text() == "one\n" and _mode(target) == 0o644
+    assert _mode(target.parent) == 0o755
+    assert diffs[0]["after"] == "one\n" and diffs[0]["before"] == ""
+    results, diffs = sync_files([{"path": str(target), "content": "one\n"}])
+    assert results[0] == {"path": str(target), "changed": False, "action": "unchanged"} and diffs == []
+    results, diffs = sync_files([{"path": str(target), "content": "two\n", "mode": "0640"}])
+    assert results[0]["action"] == "updated" and target.read_text() == "two\n" and _mode(target) == 0o640
+    assert diffs[0]["before"] == "one\n"
+
+
+def test_mode_only_change_is_reported(tmp_path):
+    target = tmp_path / "a"
+    sync_files([{"path": str(target), "content": "x"}])
+    results, _diffs = sync_files([{"path": str(target), "content": "x", "mode": "0600"}])
+    assert results[0]["action"] == "attributes" and _mode(target) == 0o600
+
+
+def test_check_mode_writes_nothing(tmp_path):
+    target = tmp_path / "new" / "a"
+    results, diffs = sync_files([{"path": str(target), "content": "x"}], check_mode=True)
+    assert results[0]["changed"] and diffs
+    assert not target.parent.exists()
+
+
+def test_absent(tmp_path):
+    target = tmp_path / "a"
+    target.write_text("mine")
+    results, _diffs = sync_files([{"path": str(target), "state": "absent"}], check_mode=True)
+    assert results[0]["action"] == "removed" and target.exists()
+    results, _diffs = sync_files([{"path": str(target), "state": "absent"}])
+    assert results[0]["action"] == "removed" and not target.exists()
+    results, _diffs = sync_files([{"path": str(target), "state": "absent"}])
+    assert results[0] == {"path": str(target), "changed": False, "action": "absent"}
+
+
+def test_failed_validation_keeps_the_old_file(tmp_path):
+    target = tmp_path / "a"
+    target.write_text("good\n")
+    with pytest.raises(FileSyncError, match=r"files\[0\].*validation"):
+        sync_files([{"path": str(target), "content": "bad\n", "validate": "grep -q good %s"}])
+    assert target.read_text() == "good\n"
+    assert os.listdir(tmp_path) == ["a"]  # no temp file left behind
+    sync_files([{"path": str(target), "content": "good too\n", "validate": "grep -q good %s"}])
+    assert target.read_text() == "good too\n"
+
+
+def test_validation_runs_in_check_mode(tmp_path):
+    target = tmp_path / "a"
+    target.write_text("good\n")
+    with pytest.raises(FileSyncError, match="validation"):
+        sync_files([{"path": str(target), "content": "bad\n", "validate": "grep -q good %s"}], check_mode=True)
+
+
+def test_every_entry_is_checked_before_anything_is_written(tmp_path):
+    first = tmp_path / "first"
+    with pytest.raises(FileSyncError, match=r"files\[1\].*absolute"):
+        sync_files([{"path": str(first), "content": "x"}, {"path": "relative/path", "content": "y"}])
+    assert not first.exists()
+    with pytest.raises(FileSyncError, match=r"files\[1\].*content is required"):
+        sync_files([{"path": str(first), "content": "x"}, {"path": str(tmp_path / "b")}])
+    assert not first.exists()
+
+
+def test_unknown_home_user_is_named(tmp_path):
+    with pytest.raises(FileSyncError, match="no user 'no-such-user-xyz'"):
+        sync_files([{"path": "~no-such-user-xyz/.muttrc", "content": "x"}])
+    with pytest.raises(FileSyncError, match="must name the user"):
+        sync_files([{"path": "~/.muttrc", "content": "x"}])
+
+
+def test_symlink_is_never_replaced(tmp_path):
+    real = tmp_path / "real"
+    real.write_text("theirs")
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    with pytest.raises(FileSyncError, match="symbolic link"):
+        sync_files([{"path": str(link), "content": "ours"}])
+    assert real.read_text() == "theirs"
+
+
+def test_keyfile_compare_ignores_keys_added_by_the_program(tmp_path):
+    ours = "[Data Source]\nDisplayName=Mail\nEnabled=true\n"
+    rewritten = "[Data Source]\nDisplayName=Mail\nEnabled=true\nParent=\n\n[Offline]\nStaySynchronized=false\n"
+    assert keyfile_contains(rewritten, ours)
+    assert not keyfile_contains(rewritten.replace("Enabled=true", "Enabled=false"), ours)
+    target = tmp_path / "x.source"
+    target.write_text(rewritten)
+    target.chmod(0o644)
+    results, _diffs = sync_files([{"path": str(target), "content": ours, "compare": "keyfile"}])
+    assert results[0]["action"] == "unchanged"
+    results, _diffs = sync_files([{"path": str(target), "content": ours}])
+    assert results[0]["action"] == "updated"
