@@ -15,7 +15,8 @@ def _collection_root():
     """A directory holding ansible_collections/middlebury/mail_clients -> this checkout.
 
     The repo root is the collection root, so Python needs the namespace layout above it."""
-    root = Path(os.environ.get("MAIL_CLIENTS_COLLECTIONS_ROOT") or Path(tempfile.gettempdir()) / "mail_clients-collections")
+    default = Path(tempfile.gettempdir()) / "mail_clients-collections"
+    root = Path(os.environ.get("MAIL_CLIENTS_COLLECTIONS_ROOT") or default)
     link = root / "ansible_collections" / "middlebury" / "mail_clients"
     link.parent.mkdir(parents=True, exist_ok=True)
     if not link.is_symlink() or link.resolve() != REPO:

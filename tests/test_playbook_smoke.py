@@ -11,11 +11,11 @@ def test_filter_and_module_in_a_playbook(tmp_path):
         "hosts": "localhost", "gather_facts": False,
         "vars": {"account": "{{ {'protocol': 'pop3'} | middlebury.mail_clients.mail_account([{'login': 'alice'}]) }}"},
         "tasks": [
-            {"name": "Write what the model derived",
+            {"name": "Write what the model derived", "vars": {
+                "ports": "{{ account | middlebury.mail_clients.mail_endpoints | map(attribute='port') | join(',') }}"},
              "middlebury.mail_clients.managed_files": {"files": [{
                  "path": str(target),
-                 "content": "{{ account.incoming.port }} {{ account.users[0].email }} "
-                            "{{ (account | middlebury.mail_clients.mail_endpoints | map(attribute='port')) | join(',') }}\n",
+                 "content": "{{ account.incoming.port }} {{ account.users[0].email }} {{ ports }}\n",
              }]}},
             {"name": "Refuse NTLM", "ansible.builtin.set_fact": {
                 "bad": "{{ {'auth': 'ntlm'} | middlebury.mail_clients.mail_account }}"},

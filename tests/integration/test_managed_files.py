@@ -52,4 +52,4 @@ def test_check_and_diff_mode(sandbox):
     assert not os.path.exists(sandbox.upper("/etc/mc-test/a.conf"))
     real = run_playbook(_play(files), sandbox=sandbox)
     assert real.rc == 0 and real.changed() == 1
-    assert open(sandbox.upper("/etc/mc-test/a.conf")).read() == "hello\n"
+    assert sandbox.upper("/etc/mc-test/a.conf").read_text() == "hello\n"
