@@ -1,0 +1,68 @@
+"""The README table and every role's argument spec follow the settings model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ansible_collections.middlebury.mail_clients.plugins.module_utils.account_model import (
+    ACCOUNT_KEYS,
+    DOCUMENTED,
+    FOLDER_ROLES,
+    PORTS,
+    USER_KEYS,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+ROLES = sorted(p.parent.parent.name for p in REPO.glob("roles/*/meta/argument_specs.yml"))
+
+
+def _readme_table():
+    text = (REPO / "README.md").read_text()
+    block = text.split("<!-- settings-table", 1)[1].split("\n\n", 1)[0]
+    return {row.split("|")[1].strip(): row.split("|")[2].strip()
+            for row in block.splitlines() if row.startswith("| ") and "---" not in row}
+
+
+def test_readme_settings_table_matches_the_model():
+    table = _readme_table()
+    imap = table["incoming, IMAP (recommended)"]
+    assert "`%s`" % DOCUMENTED["incoming_host"] in imap
+    assert "port %d with SSL/TLS" % PORTS[("imap", "ssl")] in imap
+    assert "%d with STARTTLS" % PORTS[("imap", "starttls")] in imap
+    assert "port %d with SSL/TLS" % PORTS[("pop3", "ssl")] in table["incoming, POP3"]
+    assert "left on the server" in table["incoming, POP3"] and DOCUMENTED["pop_leave_on_server"]
+    smtp = table["outgoing, SMTP"]
+    assert "`%s`, port %d with STARTTLS" % (DOCUMENTED["smtp_host"], DOCUMENTED["smtp_port"]) in smtp
+    assert DOCUMENTED["smtp_security"] == "starttls" and DOCUMENTED["protocol"] == "imap"
+    assert "not saved" in table["passwords"] and DOCUMENTED["save_password"] is False
+    assert "normal password" in table["authentication"] and DOCUMENTED["auth"] == "password"
+    assert "@%s" % DOCUMENTED["mail_domain"] in table["addresses"]
+
+
+def _shared_specs(role):
+    specs = yaml.safe_load((REPO / "roles" / role / "meta" / "argument_specs.yml").read_text())
+    return specs["argument_specs"]["main"]["options"]
+
+
+@pytest.mark.skipif(not ROLES, reason="no role with argument specs yet")
+@pytest.mark.parametrize("role", ROLES)
+def test_role_argument_specs_declare_the_whole_model(role):
+    options = _shared_specs(role)
+    account = options["mail_clients_account"]
+    assert account["type"] == "dict"
+    assert set(account["options"]) == set(ACCOUNT_KEYS)
+    assert set(account["options"]["folders"]["options"]) == set(FOLDER_ROLES)
+    users = options["mail_clients_users"]
+    assert users["type"] == "list" and users["elements"] == "dict"
+    assert set(users["options"]) == set(USER_KEYS)
+    assert users["options"]["login"].get("required") is True
+
+
+@pytest.mark.skipif(len(ROLES) < 2, reason="needs two roles to compare")
+def test_shared_specs_identical_in_every_role():
+    first = {k: v for k, v in _shared_specs(ROLES[0]).items() if k.startswith("mail_clients_")}
+    for role in ROLES[1:]:
+        assert {k: v for k, v in _shared_specs(role).items() if k.startswith("mail_clients_")} == first, role
