@@ -1,0 +1,104 @@
+#!/bin/sh
+# Build the local podman images of Debian lab PCs used by molecule, `make demo` and
+# `make bench-fleet`. No registry is needed: debootstrap makes a minimal root file system,
+# `podman import` turns it into a base image, and the mail clients are installed inside a
+# container from that base (installing thunderbird/evolution-data-server straight from
+# debootstrap fails: gnome-keyring's postinst cannot run in a bare chroot).
+#
+# Usage: tests/containers/build-image.sh [bookworm|trixie|all]...   (default: all)
+# Env:   MAIL_CLIENTS_IMAGE_BOOKWORM / MAIL_CLIENTS_IMAGE_TRIXIE  image names (a CI that can pull
+#          images may point these at its own; if the image exists nothing is built)
+#        MAIL_CLIENTS_IMAGE_CACHE  where the debootstrap/apt .deb caches live
+#                                  (default /var/cache/middlebury-mail-clients)
+#        DEBIAN_MIRROR             default http://deb.debian.org/debian
+#        MAIL_CLIENTS_IMAGE_REBUILD=1  rebuild even if the image exists
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+: "${CONTAINERS_CONF:=$here/containers.conf}"
+export CONTAINERS_CONF
+cache=${MAIL_CLIENTS_IMAGE_CACHE:-/var/cache/middlebury-mail-clients}
+mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+security_mirror=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+
+# Everything a lab PC needs for the roles and for the real-client checks: the clients,
+# EDS + GObject introspection to list sources, dbus for dbus-run-session, sshd/sudo for the
+# fleet benchmark, tmux to show mutt in `make demo`.
+packages="mutt neomutt thunderbird evolution-data-server gir1.2-edataserver-1.2 gir1.2-camel-1.2
+python3-gi dbus sudo procps openssh-server tmux openssl ca-certificates"
+
+image_name() {
+  case $1 in
+    bookworm) echo "${MAIL_CLIENTS_IMAGE_BOOKWORM:-localhost/middlebury-mail-clients:bookworm}" ;;
+    trixie) echo "${MAIL_CLIENTS_IMAGE_TRIXIE:-localhost/middlebury-mail-clients:trixie}" ;;
+    *) echo "unknown suite: $1 (bookworm|trixie)" >&2; return 2 ;;
+  esac
+}
+
+log() { echo "build-image: $*" >&2; }
+
+build_base() {
+  suite=$1 base=$2
+  work=$(mktemp -d /var/tmp/mail-clients-rootfs.XXXXXX)
+  # shellcheck disable=SC2064  # expand $work now
+  trap "rm -rf '$work'" EXIT INT TERM
+  mkdir -p "$cache/debootstrap-$suite"
+  log "debootstrap $suite (debs cached in $cache/debootstrap-$suite)"
+  timeout 1200 debootstrap --variant=minbase --include=python3,ca-certificates \
+    --cache-dir="$cache/debootstrap-$suite" "$suite" "$work/rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || {
+    tail -30 "$work/debootstrap.log" >&2
+    return 1
+  }
+  # debootstrap writes only "<suite> main": add updates and security so the images carry
+  # the same client versions as an updated lab PC.
+  cat >"$work/rootfs/etc/apt/sources.list" <<SOURCES
+deb $mirror $suite main
+deb $mirror $suite-updates main
+deb $security_mirror $suite-security main
+SOURCES
+  # No init system in these containers: never let package scripts try to start services.
+  printf '#!/bin/sh\nexit 101\n' >"$work/rootfs/usr/sbin/policy-rc.d"
+  chmod 0755 "$work/rootfs/usr/sbin/policy-rc.d"
+  rm -rf "$work/rootfs/var/cache/apt/archives/"*.deb "$work/rootfs/var/lib/apt/lists/"*_Packages
+  log "podman import $base"
+  tar -C "$work/rootfs" -c . | timeout 600 podman import --change 'CMD ["/bin/bash"]' - "$base" >/dev/null
+  rm -rf "$work"
+  trap - EXIT INT TERM
+}
+
+build_suite() {
+  suite=$1
+  image=$(image_name "$suite")
+  if [ "${MAIL_CLIENTS_IMAGE_REBUILD:-0}" != 1 ] && podman image exists "$image"; then
+    log "$image present"
+    return 0
+  fi
+  start=$(date +%s)
+  base=localhost/middlebury-mail-clients-base:$suite
+  if [ "${MAIL_CLIENTS_IMAGE_REBUILD:-0}" = 1 ] || ! podman image exists "$base"; then
+    build_base "$suite" "$base"
+  fi
+  # apt's downloads go to a host cache dir too, so a rebuild does not fetch them again.
+  mkdir -p "$cache/apt-$suite/partial"
+  ctr=mail-clients-build-$suite-$$
+  podman rm -f "$ctr" >/dev/null 2>&1 || true
+  log "installing the clients into $image"
+  # shellcheck disable=SC2086  # word-split the package list on purpose
+  timeout 1800 podman run --name "$ctr" --network host \
+    -v "$cache/apt-$suite:/var/cache/apt/archives" \
+    -e DEBIAN_FRONTEND=noninteractive "$base" \
+    sh -euc 'apt-get update -q && apt-get install -y -q --no-install-recommends "$@" >/tmp/apt.log 2>&1 \
+      || { tail -40 /tmp/apt.log; exit 1; }; rm -f /tmp/apt.log' sh $packages
+  timeout 600 podman commit -q \
+    --change 'ENV LANG=C.UTF-8' --change 'CMD ["/bin/bash"]' "$ctr" "$image" >/dev/null
+  podman rm "$ctr" >/dev/null
+  log "$image built in $(($(date +%s) - start)) s"
+}
+
+[ "$#" -gt 0 ] || set -- all
+for arg in "$@"; do
+  case $arg in
+    all) build_suite bookworm; build_suite trixie ;;
+    *) build_suite "$arg" ;;
+  esac
+done
