@@ -1,0 +1,207 @@
+# Copyright (c) Middlebury College
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Error classes, findings and the plain-language messages a helpdesk can act on.
+
+An endpoint's ``error_class`` is one of ERROR_CLASSES; the class answers "whose problem is it"
+(this machine's network, the server's configuration, the user's password), the message says what
+to do about it."""
+
+from __future__ import annotations
+
+import errno
+import socket
+import ssl
+
+from .connect import ConnectFailed
+from .resolve import ResolveError
+from .wire import ProtocolError, ServerClosed
+
+ERROR_CLASSES = ("dns", "refused", "timeout", "unreachable", "network", "tls_verify", "tls_protocol",
+                 "protocol", "policy", "cert_expiry", "auth")
+SEVERITIES = ("fail", "warn", "info")
+
+# OpenSSL X509_V_ERR_* codes seen on mail servers, and the finding each one is.
+VERIFY_CODES = {
+    2: "cert_untrusted", 18: "cert_untrusted", 19: "cert_untrusted", 20: "cert_untrusted",
+    21: "cert_untrusted", 9: "cert_not_yet_valid", 10: "cert_expired", 62: "cert_name_mismatch",
+    64: "cert_name_mismatch",
+}
+_UNREACHABLE = (errno.ENETUNREACH, errno.EHOSTUNREACH, getattr(errno, "EADDRNOTAVAIL", -1))
+
+
+def finding(code, severity, error_class, message, **details):
+    item = {"code": code, "severity": severity, "class": error_class, "message": message}
+    item.update(details)
+    return item
+
+
+def _tls_verify(exc, ctx):
+    code = getattr(exc, "verify_code", None)
+    detail = getattr(exc, "verify_message", None) or str(exc)
+    kind = VERIFY_CODES.get(code, "cert_invalid")
+    host = ctx["host"]
+    cert = ctx.get("certificate") or {}
+    if kind == "cert_name_mismatch" and (cert.get("sans") or cert.get("subject_cn")):
+        detail = "it is for %s" % ", ".join(cert.get("sans") or [cert["subject_cn"]])
+    expired = ""
+    if kind == "cert_expired" and cert.get("not_after"):
+        expired = " on %s (%.0f days ago)" % (cert["not_after"], -(cert.get("days_left") or 0))
+    if kind == "cert_untrusted" and cert.get("issuer_cn"):
+        detail = "%s; issued by %r" % (detail, cert["issuer_cn"])
+    messages = {
+        "cert_expired": "The server's certificate for %s expired%s, so every mail client will refuse it. "
+                        "Only the mail administrators can fix this: the certificate must be renewed." % (host, expired),
+        "cert_not_yet_valid": "The server's certificate for %s is not valid yet. Check this machine's clock "
+                              "and time zone first." % host,
+        "cert_name_mismatch": "The server answering for %s presents a certificate for another name (%s). The "
+                              "server name in the settings is wrong, or the connection is not reaching the "
+                              "real server." % (host, detail),
+        "cert_untrusted": "The certificate of %s is not signed by an authority this machine trusts (%s). "
+                          "Either the college CA is missing here (give ca_path), or something between this "
+                          "machine and the server intercepts TLS (captive portal, inspecting proxy)."
+                          % (host, detail),
+        "cert_invalid": "The certificate of %s failed verification: %s." % (host, detail),
+    }
+    return finding(kind, "fail", "tls_verify", messages[kind], verify_code=code, verify_message=detail)
+
+
+def _tls_protocol(exc, ctx):
+    reason = (getattr(exc, "reason", None) or str(exc) or type(exc).__name__).upper()
+    where = "%s:%s" % (ctx["host"], ctx["port"])
+    if "WRONG_VERSION_NUMBER" in reason or "RECORD_LAYER" in reason or "PACKET_LENGTH" in reason:
+        message = ("%s does not answer with TLS. The security setting does not fit the port: implicit SSL/TLS "
+                   "and STARTTLS are not interchangeable." % where)
+        code = "not_tls"
+    elif "VERSION" in reason or "NO_PROTOCOLS" in reason or "UNSUPPORTED_PROTOCOL" in reason:
+        message = ("%s and this machine have no TLS version in common at or above %s. The server needs a "
+                   "TLS update, or min_tls_version is set too high." % (where, ctx.get("min_tls_version")))
+        code = "tls_version"
+    elif isinstance(exc, (ssl.SSLEOFError, ConnectionResetError, ServerClosed)) or "EOF" in reason:
+        message = ("The connection to %s was dropped during the TLS handshake: a server-side TLS error, or a "
+                   "firewall/IPS in the path that cuts TLS." % where)
+        code = "tls_dropped"
+    else:
+        message = "The TLS handshake with %s failed: %s." % (where, reason.lower())
+        code = "tls_failed"
+    return finding(code, "fail", "tls_protocol", message, reason=getattr(exc, "reason", None))
+
+
+def _timeout(ctx):
+    where = "%s:%s" % (ctx["host"], ctx["port"])
+    phase = ctx.get("phase")
+    if phase == "tcp":
+        return finding("connect_timeout", "fail", "timeout",
+                       "No answer from %s: the packets are dropped silently. Either a firewall blocks the port "
+                       "(port 25 is often blocked by internet providers and cloud networks) or the server is "
+                       "down." % where)
+    if phase == "dns":
+        return finding("dns_timeout", "fail", "dns", "No DNS answer for %s in time. Check this machine's DNS "
+                                                      "servers and network connection." % ctx["host"])
+    return finding("reply_timeout", "fail", "timeout",
+                   "%s accepted the connection but stopped answering during %s. The server is overloaded or "
+                   "something in the path swallows the traffic." % (where, phase))
+
+
+def classify(exc, ctx):
+    """The failing finding for an exception raised in phase ctx['phase'] of endpoint ctx."""
+    if isinstance(exc, ResolveError):
+        if exc.kind == "timeout":
+            return finding("dns_timeout", "fail", "dns", "%s. Check this machine's DNS servers (/etc/resolv.conf) "
+                                                         "and network connection." % exc)
+        if exc.kind == "no_family":
+            return finding("dns_no_family", "fail", "dns", "%s; this machine cannot reach the server over that "
+                                                           "IP version." % exc)
+        return finding("dns_" + exc.kind, "fail", "dns", "%s. Check the spelling of the server name in the "
+                                                         "settings and this machine's DNS configuration." % exc)
+    if isinstance(exc, ConnectFailed):
+        last = exc.last
+        where = "%s port %s" % (ctx["host"], ctx["port"])
+        if isinstance(last, ConnectionRefusedError):
+            return finding("refused", "fail", "refused",
+                           "%s refused the connection: nothing listens on that port or a firewall rejects it. "
+                           "Check the port number; if it is right, the service is down." % where,
+                           attempts=exc.attempts)
+        if isinstance(last, socket.timeout):
+            return dict(_timeout(ctx), attempts=exc.attempts)
+        if isinstance(last, OSError) and last.errno in _UNREACHABLE:
+            return finding("unreachable", "fail", "unreachable",
+                           "There is no network route from this machine to %s (%s). Check the network "
+                           "connection, VPN or IPv6 configuration." % (where, last.strerror or last),
+                           attempts=exc.attempts)
+        return finding("connect_failed", "fail", "network", "Connecting to %s failed: %s." % (where, last),
+                       attempts=exc.attempts)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return _tls_verify(exc, ctx)
+    if isinstance(exc, socket.timeout):
+        return _timeout(ctx)
+    if ctx.get("phase") == "tls" and isinstance(exc, (ssl.SSLError, ConnectionResetError, ServerClosed)):
+        return _tls_protocol(exc, ctx)
+    if isinstance(exc, ssl.SSLError):
+        return _tls_protocol(exc, ctx)
+    if isinstance(exc, ProtocolError):
+        return finding("protocol_error", "fail", "protocol",
+                       "%s:%s did not behave like a %s server: %s." % (ctx["host"], ctx["port"],
+                                                                      ctx["protocol"].upper(), exc),
+                       reply=exc.reply)
+    if isinstance(exc, OSError):
+        return finding("network_error", "fail", "network",
+                       "The connection to %s:%s broke during %s: %s." % (ctx["host"], ctx["port"], ctx.get("phase"),
+                                                                         exc.strerror or exc))
+    return finding("internal_error", "fail", "protocol", "Unexpected %s during %s: %s" % (
+        type(exc).__name__, ctx.get("phase"), exc))
+
+
+def starttls_missing(word):
+    return finding("starttls_missing", "fail", "policy",
+                   "The server does not offer %s on this port. A client set to STARTTLS as documented cannot "
+                   "connect, and a loosely configured one would send the password unencrypted. Report this "
+                   "to the mail administrators." % word)
+
+
+def auth_before_tls(offered):
+    return finding("auth_before_tls", "fail", "policy",
+                   "The server offers to log in before TLS (%s). A misconfigured client could send the "
+                   "password unencrypted. Report this to the mail administrators." % ", ".join(offered),
+                   offered=offered)
+
+
+def no_password_mechanism(offered, wanted):
+    return finding("no_password_mechanism", "fail", "policy",
+                   "After TLS the server offers no normal-password login (%s); it offers %s. Clients set to "
+                   "'normal password' as documented cannot log in." % (
+                       " or ".join(wanted), ", ".join(offered) if offered else "nothing"),
+                   offered=offered)
+
+
+def starttls_injection(size):
+    return finding("starttls_injection", "fail", "policy",
+                   "The server sent %d bytes after its STARTTLS reply, before TLS started. They were discarded; a "
+                   "server or middlebox that does this is open to command injection." % size)
+
+
+def expiry(facts, warning_days, critical_days):
+    """Expiry findings for the leaf and, when known, the rest of the chain."""
+    out = []
+    pairs = (("certificate", facts.get("days_left")), ("certificate chain", facts.get("chain_min_days_left")))
+    for label, days in pairs:
+        if days is None or (label != "certificate" and days == facts.get("days_left")):
+            continue
+        if days < 0:
+            out.append(finding("cert_expired", "fail", "cert_expiry", "The server's %s has expired." % label,
+                               days_left=days))
+        elif days < critical_days:
+            out.append(finding("cert_expiry_critical", "fail", "cert_expiry",
+                               "The server's %s expires in %.1f days (critical below %s). Tell the mail "
+                               "administrators now." % (label, days, critical_days), days_left=days))
+        elif days < warning_days:
+            out.append(finding("cert_expiry_warning", "warn", "cert_expiry",
+                               "The server's %s expires in %.1f days (warning below %s)." % (label, days, warning_days),
+                               days_left=days))
+    return out
+
+
+def login_failed(reply):
+    return finding("login_failed", "fail", "auth",
+                   "The server rejected the username or password (%s). The network and TLS are fine: check the "
+                   "username and the password." % (reply or "no reason given").strip())
