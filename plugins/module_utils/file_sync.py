@@ -16,7 +16,6 @@ import os
 import pwd
 import shlex
 import stat
-import subprocess
 import tempfile
 
 
@@ -130,18 +129,17 @@ def _make_parents(directory, uid, gid, dir_mode, check_mode):
     return missing
 
 
-def _validate(field, command, tmp_path):
+def _validate(field, command, tmp_path, run_command):
     argv = [arg.replace("%s", tmp_path) for arg in shlex.split(command)]
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        rc, out, err = run_command(argv)
+    except OSError as exc:
         raise FileSyncError(field, "validation command %r could not run: %s" % (command, exc)) from None
-    if proc.returncode != 0:
-        raise FileSyncError(field, "validation %r failed (rc=%d): %s"
-                            % (command, proc.returncode, (proc.stderr or proc.stdout).strip()))
+    if rc != 0:
+        raise FileSyncError(field, "validation %r failed (rc=%d): %s" % (command, rc, (err or out).strip()))
 
 
-def _write(entry, content, uid, gid, mode):
+def _write(entry, content, uid, gid, mode, run_command):
     path = entry["path"]
     directory = os.path.dirname(path)
     fd, tmp_path = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
@@ -152,7 +150,7 @@ def _write(entry, content, uid, gid, mode):
         if os.geteuid() == 0:
             os.chown(tmp_path, uid, gid)
         if entry.get("validate"):
-            _validate(entry["field"], entry["validate"], tmp_path)
+            _validate(entry["field"], entry["validate"], tmp_path, run_command)
         os.replace(tmp_path, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -160,7 +158,7 @@ def _write(entry, content, uid, gid, mode):
         raise
 
 
-def sync_entry(entry, check_mode):
+def sync_entry(entry, check_mode, run_command):
     """Bring one file to its wanted state; return a result dict (and a diff)."""
     field = entry["field"]
     path, home_login = expand_path(field, entry["path"])
@@ -202,21 +200,24 @@ def sync_entry(entry, check_mode):
         except OSError as exc:
             raise FileSyncError(field, "cannot create the directory for %s: %s" % (path, exc)) from None
         if not check_mode:
-            _write(entry, content, uid, gid, mode)
+            _write(entry, content, uid, gid, mode, run_command)
         elif entry.get("validate") and not created_dirs:
             # Check mode still proves the new content valid, without touching the real file.
             with tempfile.TemporaryDirectory() as scratch:
                 probe = os.path.join(scratch, os.path.basename(path))
                 with open(probe, "wb") as handle:
                     handle.write(content)
-                _validate(field, entry["validate"], probe)
+                _validate(field, entry["validate"], probe, run_command)
         result.update(changed=True, action="created" if before is None else "updated")
         return result, {"before_header": path, "before": "" if before is None else before.decode("utf-8", "replace"),
                         "after_header": path, "after": entry["content"]}
 
 
-def sync_files(entries, check_mode=False):
-    """Apply every entry; all requests are checked for errors before anything is written."""
+def sync_files(entries, run_command, check_mode=False):
+    """Apply every entry; all requests are checked for errors before anything is written.
+
+    ``run_command(argv) -> (rc, stdout, stderr)`` runs validation commands (the module passes
+    AnsibleModule.run_command)."""
     prepared = []
     for index, entry in enumerate(entries):
         entry = dict(entry, field="files[%d] (%s)" % (index, entry.get("path")))
@@ -226,7 +227,7 @@ def sync_files(entries, check_mode=False):
         prepared.append(entry)
     results, diffs = [], []
     for entry in prepared:
-        result, diff = sync_entry(entry, check_mode)
+        result, diff = sync_entry(entry, check_mode, run_command)
         results.append(result)
         if diff:
             diffs.append(diff)

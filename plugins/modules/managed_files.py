@@ -141,7 +141,7 @@ def main():
         supports_check_mode=True,
     )
     try:
-        results, diffs = sync_files(module.params["files"], check_mode=module.check_mode)
+        results, diffs = sync_files(module.params["files"], module.run_command, check_mode=module.check_mode)
     except (FileSyncError, OSError) as exc:
         module.fail_json(msg=str(exc))
     changed_paths = [item["path"] for item in results if item["changed"]]

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 
 import pytest
 
 from ansible_collections.middlebury.mail_clients.plugins.module_utils.file_sync import (
     FileSyncError,
     keyfile_contains,
-    sync_files,
 )
+from ansible_collections.middlebury.mail_clients.plugins.module_utils.file_sync import (
+    sync_files as _sync_files,
+)
+
+
+def _run(argv):
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def sync_files(entries, check_mode=False):
+    return _sync_files(entries, _run, check_mode=check_mode)
 
 
 def _mode(path):
