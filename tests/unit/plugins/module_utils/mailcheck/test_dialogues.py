@@ -1,0 +1,139 @@
+"""Whole dialogues against a scripted server: what the real stack cannot be made to do."""
+
+from __future__ import annotations
+
+import base64
+import socket
+import time
+
+from ansible_collections.middlebury.mail_clients.plugins.module_utils.mailcheck import resolve
+
+EHLO_SAFE = b"250-ssmtp.unit.test\r\n250-PIPELINING\r\n250 STARTTLS\r\n"
+
+
+def _codes(result):
+    return [f["code"] for f in result["findings"]]
+
+
+def test_smtp_ntlm_only_after_tls_fails_and_sends_no_credentials(scripted, check):
+    server = scripted([
+        ("send", b"220 ssmtp.unit.test ESMTP\r\n"), ("expect", "EHLO client.unit.test"), ("send", EHLO_SAFE),
+        ("expect", "STARTTLS"), ("send", b"220 2.0.0 Ready\r\n"), ("tls", None),
+        ("expect", "EHLO"), ("send", b"250-ssmtp.unit.test\r\n250 AUTH NTLM GSSAPI\r\n"),
+    ])
+    result = check(server, "smtp", "starttls", username="jdoe", password="secret")
+    assert result["status"] == "fail" and result["error_class"] == "policy"
+    assert _codes(result) == ["no_password_mechanism"]
+    assert "NTLM" in result["message"]
+    assert result["auth"]["attempted"] is False
+    assert not [line for line in server.received if line.startswith("AUTH")]
+
+
+def test_bytes_after_starttls_reply_are_dropped_and_reported(scripted, check):
+    server = scripted([
+        ("send", b"220 ssmtp.unit.test ESMTP\r\n"), ("expect", "EHLO"), ("send", EHLO_SAFE),
+        ("expect", "STARTTLS"), ("send", b"220 2.0.0 Ready\r\n250 injected\r\n"), ("tls", None),
+        ("expect", "EHLO"), ("send", b"250-ssmtp.unit.test\r\n250 AUTH PLAIN LOGIN\r\n"),
+    ])
+    result = check(server, "smtp", "starttls")
+    assert "starttls_injection" in _codes(result)
+    assert result["status"] == "fail"
+
+
+def test_smtp_wrong_password_is_auth_not_connectivity(scripted, check):
+    server = scripted([
+        ("send", b"220 ssmtp.unit.test ESMTP\r\n"), ("expect", "EHLO"), ("send", EHLO_SAFE),
+        ("expect", "STARTTLS"), ("send", b"220 2.0.0 Ready\r\n"), ("tls", None),
+        ("expect", "EHLO"), ("send", b"250-ssmtp.unit.test\r\n250 AUTH PLAIN LOGIN\r\n"),
+        ("expect", "AUTH PLAIN "), ("send", b"535 5.7.8 Error: authentication failed\r\n"),
+    ])
+    result = check(server, "smtp", "starttls", username="jdoe", password="wrong")
+    assert result["error_class"] == "auth" and _codes(result) == ["login_failed"]
+    assert result["reachable"] and result["tls_ok"]
+    assert result["auth"] == {"attempted": True, "success": False, "mechanism": "PLAIN", "offered": ["PLAIN", "LOGIN"],
+                              "reply": "535 5.7.8 Error: authentication failed"}
+    sent = next(line for line in server.received if line.startswith("AUTH PLAIN "))
+    assert base64.b64decode(sent.split()[-1]) == b"\0jdoe\0wrong"
+    assert not any("wrong" in line or sent.split()[-1] in line for line in result["transcript"])
+
+
+def test_imap_without_capabilities_in_greeting_and_login_command_quoting(scripted, check):
+    server = scripted([
+        ("send", b"* OK IMAP ready\r\n"), ("expect", "a1 CAPABILITY"),
+        ("send", b"* CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED\r\na1 OK done\r\n"),
+        ("expect", "a2 STARTTLS"), ("send", b"a2 OK go\r\n"), ("tls", None),
+        ("expect", "a3 CAPABILITY"), ("send", b"* CAPABILITY IMAP4rev1 ID\r\na3 OK done\r\n"),
+        ("expect", "a4 LOGIN"), ("send", b"a4 OK logged in\r\n"),
+    ])
+    result = check(server, "imap", "starttls", username="jdoe", password='p"w\\x')
+    assert result["status"] == "pass", result
+    assert result["auth"]["mechanism"] == "LOGIN" and result["auth"]["success"] is True
+    assert 'a4 LOGIN "jdoe" "p\\"w\\\\x"' in server.received
+    assert result["capabilities"]["before_tls"] == ["IMAP4REV1", "STARTTLS", "LOGINDISABLED"]
+
+
+def test_imap_literal_in_untagged_reply_is_skipped(scripted, check):
+    server = scripted([
+        ("send", b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n"),
+        ("expect", "a1 AUTHENTICATE PLAIN"), ("send", b"+ \r\n"), ("expect", ""),
+        ("send", b"* ID {5}\r\nhello\r\na1 OK welcome\r\n"),
+    ], implicit=True)
+    result = check(server, "imap", "ssl", username="jdoe", password="pw")
+    assert result["auth"]["success"] is True, result
+
+
+def test_pop3_plaintext_user_and_no_stls(scripted, check):
+    server = scripted([
+        ("send", b"+OK POP3 ready\r\n"), ("expect", "CAPA"), ("send", b"+OK\r\nUSER\r\nSASL PLAIN\r\n.\r\n"),
+    ])
+    result = check(server, "pop3", "starttls", username="jdoe", password="pw")
+    assert _codes(result) == ["starttls_missing", "auth_before_tls"]
+    assert result["findings"][1]["offered"] == ["SASL PLAIN", "USER/PASS"]
+    assert not [line for line in server.received if line.startswith(("USER", "PASS", "AUTH"))]
+
+
+def test_untrusted_certificate_never_gets_credentials(scripted, check, pki):
+    server = scripted([
+        ("send", b"220 ssmtp.unit.test ESMTP\r\n"), ("expect", "EHLO"), ("send", EHLO_SAFE),
+        ("expect", "STARTTLS"), ("send", b"220 2.0.0 Ready\r\n"), ("tls", None),
+    ])
+    result = check(server, "smtp", "starttls", ca_path=pki["other_ca"], username="jdoe", password="pw")
+    assert result["error_class"] == "tls_verify" and _codes(result) == ["cert_untrusted"]
+    assert result["auth"]["attempted"] is False
+    assert all(not line.startswith("AUTH") for line in server.received)
+
+
+def test_plaintext_server_on_an_implicit_tls_port(scripted, check):
+    server = scripted([("send", b"* OK IMAP plaintext ready\r\n"), ("hang", None)])
+    result = check(server, "imap", "ssl")
+    assert result["error_class"] == "tls_protocol", result["findings"]
+
+
+def test_silent_server_fails_within_the_overall_deadline(scripted, check):
+    server = scripted([("hang", None)])
+    begin = time.monotonic()
+    result = check(server, "smtp", "starttls", timeout=5, deadline=1)
+    assert time.monotonic() - begin < 2.5
+    assert result["error_class"] == "timeout" and result["failed_phase"] == "greeting"
+
+
+class _Nowhere:
+    """No server at all: the check must give up before it would connect."""
+
+    port = 9
+
+    def finish(self):
+        return []
+
+
+def test_stalled_resolver_is_bounded(monkeypatch, check):
+    server = _Nowhere()
+
+    def stall(*_args, **_kwargs):
+        time.sleep(3)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(resolve.socket, "getaddrinfo", stall)
+    result = check(server, "imap", "ssl", connect_to={}, timeout=0.5)
+    assert result["timings_ms"]["dns"] < 1500
+    assert result["error_class"] == "dns" and _codes(result) == ["dns_timeout"]
