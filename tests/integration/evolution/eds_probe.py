@@ -1,0 +1,174 @@
+"""Ask evolution-data-server itself what it loaded, then let Camel use those very sources.
+
+Runs with the SYSTEM Python (python3-gi) as the user under test, inside ``dbus-run-session`` so
+that a private evolution-source-registry reads that user's real ~/.config/evolution/sources (and,
+for lab logins, /etc/xdg/evolution-data-server/autoconfig). Input on stdin (JSON):
+  {"uids": [account uids], "password": "..." or null, "send": {"to": ..., "subject": ...} or null,
+   "folders": [IMAP folder names whose subscription state to report]}
+Output on stdout (JSON): every source EDS exports, the files it did not load, and the Camel results.
+The password only ever travels through stdin; nothing is stored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+
+import gi
+
+gi.require_version("EDataServer", "1.2")
+gi.require_version("Camel", "1.2")
+from gi.repository import Camel, GLib  # noqa: E402
+from gi.repository import EDataServer as E  # noqa: E402
+
+CAMEL_KEYS = ("security-method", "use-subscriptions", "check-all", "check-subscribed", "keep-on-server",
+              "delete-after-days", "delete-expunged", "auth-mechanism", "host", "port", "user",
+              "use-real-trash-path", "real-trash-path")
+
+
+def nick(value):
+    return getattr(value, "value_nick", value)
+
+
+def camel_settings(source, backend):
+    settings = source.get_extension(E.SourceCamel.get_extension_name(backend)).get_settings()
+    return {key: nick(settings.get_property(key)) for key in CAMEL_KEYS if settings.find_property(key)}
+
+
+def auth(source):
+    if not source.has_extension("Authentication"):
+        return None
+    ext = source.get_extension("Authentication")
+    return {"host": ext.get_host(), "port": ext.get_port(), "user": ext.get_user(), "method": ext.get_method(),
+            "remember_password": ext.get_remember_password()}
+
+
+def security(source):
+    return source.get_extension("Security").get_method() if source.has_extension("Security") else None
+
+
+def describe(source):
+    info = {"name": source.get_display_name(), "enabled": source.get_enabled(), "parent": source.get_parent()}
+    if source.has_extension("Mail Account"):
+        account = source.get_extension("Mail Account")
+        backend = account.get_backend_name()
+        info.update(kind="account", backend=backend, identity=account.get_identity_uid(), auth=auth(source),
+                    security=security(source))
+        if backend in ("imapx", "pop"):
+            info["camel"] = camel_settings(source, backend)
+        return info
+    if source.has_extension("Mail Identity"):
+        identity = source.get_extension("Mail Identity")
+        submission = source.get_extension("Mail Submission")
+        info.update(kind="identity", address=identity.get_address(), full_name=identity.get_name(),
+                    transport=submission.get_transport_uid(), sent_folder=submission.get_sent_folder())
+        if source.has_extension("Mail Composition"):
+            info["drafts_folder"] = source.get_extension("Mail Composition").get_drafts_folder()
+        return info
+    if source.has_extension("Mail Transport"):
+        backend = source.get_extension("Mail Transport").get_backend_name()
+        info.update(kind="transport", backend=backend, auth=auth(source), security=security(source))
+        if backend == "smtp":
+            info["camel"] = camel_settings(source, backend)
+        return info
+    return None
+
+
+class Session(Camel.Session):
+    """Authenticates with the password given on stdin; rejects every certificate it cannot verify."""
+
+    def do_authenticate_sync(self, service, mechanism, cancellable):
+        result = service.authenticate_sync(mechanism, cancellable)
+        return result == Camel.AuthenticationResult.ACCEPTED
+
+    def do_get_filter_driver(self, filter_type, for_folder):
+        # FilterInbox=true (the default) asks for one after fetching new mail; an empty driver filters nothing.
+        driver = Camel.FilterDriver.new(self)
+        self.drivers.append(driver)
+        return driver
+
+    def do_trust_prompt(self, service, certificate, errors):
+        # Never accept: a test stack whose CA is not in the system store must fail, as it would for users.
+        return Camel.CertTrust.REJECT
+
+
+def run_camel(registry, account_uid, password, send, folders, workdir):
+    account = registry.ref_source(account_uid)
+    backend = account.get_extension("Mail Account").get_backend_name()
+    identity = registry.ref_source(account.get_extension("Mail Account").get_identity_uid())
+    transport = registry.ref_source(identity.get_extension("Mail Submission").get_transport_uid())
+    session = Session(user_data_dir=os.path.join(workdir, "data"), user_cache_dir=os.path.join(workdir, "cache"))
+    session.drivers = []
+    session.set_online(True)
+    result = {"backend": backend}
+    store = session.add_service(account_uid, backend, Camel.ProviderType.STORE)
+    store.set_settings(account.get_extension(E.SourceCamel.get_extension_name(backend)).get_settings())
+    store.set_password(password)
+    try:
+        if isinstance(store, Camel.OfflineStore):
+            store.set_online_sync(True, None)
+        store.connect_sync(None)
+        inbox = store.get_inbox_folder_sync(None)
+        inbox.refresh_info_sync(None)
+        # get_uids() lists only the summary in memory; the fetched headers are in its database.
+        inbox.get_folder_summary().load()
+        result["inbox_subjects"] = sorted(inbox.get_message_info(uid).get_subject() or "" for uid in inbox.get_uids())
+        if backend == "imapx":
+            # Fills Camel's folder list from the server (LIST/LSUB) before asking about subscriptions.
+            store.get_folder_info_sync(None, Camel.StoreGetFolderInfoFlags.RECURSIVE, None)
+            result["subscribed"] = sorted(name for name in folders if store.folder_is_subscribed(name))
+        store.disconnect_sync(True, None)
+        result["store"] = "ok"
+    except GLib.Error as exc:
+        result["store"] = "error: %s" % exc.message
+    if send:
+        smtp = session.add_service(transport.get_uid(), "smtp", Camel.ProviderType.TRANSPORT)
+        smtp.set_settings(transport.get_extension(E.SourceCamel.get_extension_name("smtp")).get_settings())
+        smtp.set_password(password)
+        address = identity.get_extension("Mail Identity").get_address()
+        message = Camel.MimeMessage()
+        message.set_subject(send["subject"])
+        sender = Camel.InternetAddress()
+        sender.add(identity.get_extension("Mail Identity").get_name(), address)
+        message.set_from(sender)
+        recipients = Camel.InternetAddress()
+        recipients.add("", send["to"])
+        message.set_recipients("To", recipients)
+        body = b"Sent by Camel with the sources Ansible wrote.\n"
+        message.set_content(list(body), "text/plain")
+        try:
+            smtp.connect_sync(None)
+            smtp.send_to_sync(message, sender, recipients, None)
+            smtp.disconnect_sync(True, None)
+            result["send"] = "ok"
+        except GLib.Error as exc:
+            result["send"] = "error: %s" % exc.message
+    return result
+
+
+def main():
+    request = json.load(sys.stdin)
+    registry = E.SourceRegistry.new_sync(None)
+    sources = {}
+    for source in registry.list_sources(None):
+        described = describe(source)
+        if described is not None:
+            sources[source.get_uid()] = described
+    config = os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config")
+    sources_dir = os.path.join(config, "evolution", "sources")
+    files = sorted(name[:-len(".source")] for name in os.listdir(sources_dir)
+                   if name.endswith(".source") and not name.startswith(".")) if os.path.isdir(sources_dir) else []
+    output = {"sources": sources, "files": files,
+              "not_loaded": [uid for uid in files if registry.ref_source(uid) is None], "camel": {}}
+    if request.get("password"):
+        with tempfile.TemporaryDirectory() as workdir:
+            Camel.init(workdir, False)
+            for uid in request.get("uids", []):
+                output["camel"][uid] = run_camel(registry, uid, request["password"], request.get("send"),
+                                                request.get("folders", []), workdir)
+    json.dump(output, sys.stdout, sort_keys=True)
+
+
+main()
