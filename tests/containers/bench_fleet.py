@@ -1,0 +1,210 @@
+"""Fleet benchmark: ping vs. site.yml (first converge, no-change rerun) on SSH-reached containers.
+
+    python3 tests/containers/bench_fleet.py [--hosts 20] [--forks 10] [--repeat 3]
+
+Not a test (`make bench-fleet` runs it): it prints medians, ratios to `ansible -m ping` and remote
+Python starts per host, and marks each target met or missed. The clients are pre-installed in the
+image and the roles' installs are off, so the numbers are about configuration, not apt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fleet import SshFleet, podman_env
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+ROLE_VARS = {
+    "mail_clients_mutt": "true", "mail_clients_thunderbird": "true", "mail_clients_evolution": "true",
+    "mutt_install": "false", "thunderbird_install": "false", "evolution_install": "false",
+}
+ABSENT = {"mutt_state": "absent", "thunderbird_state": "absent", "evolution_state": "absent"}
+TARGETS = {"rerun_ratio": 3.0, "rerun_execs": 4, "first_ratio": 5.0}
+
+
+def ansible_cfg(workdir: Path, forks: int) -> Path:
+    cfg = workdir / "ansible.cfg"
+    cfg.write_text(f"""[defaults]
+forks = {forks}
+host_key_checking = False
+gathering = explicit
+retry_files_enabled = False
+inject_facts_as_vars = False
+[ssh_connection]
+pipelining = True
+ssh_args = -C -o ControlMaster=auto -o ControlPersist=300s -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
+control_path_dir = {workdir}/cp
+""")
+    return cfg
+
+
+def collection_root(workdir: Path) -> Path:
+    """ansible_collections/middlebury/mail_clients -> this checkout, so the run uses the working tree."""
+    link = workdir / "collections" / "ansible_collections" / "middlebury" / "mail_clients"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if not link.is_symlink():
+        link.symlink_to(REPO)
+    return workdir / "collections"
+
+
+class Runner:
+    def __init__(self, workdir: Path, fleet: SshFleet, forks: int):
+        self.fleet = fleet
+        self.inventory = workdir / "inventory.ini"
+        self.env = dict(podman_env(), ANSIBLE_CONFIG=str(ansible_cfg(workdir, forks)),
+                        ANSIBLE_COLLECTIONS_PATH=str(collection_root(workdir)),
+                        PATH="%s:%s" % (BIN, os.environ.get("PATH", "")))
+        fleet.write_inventory(self.inventory, ROLE_VARS)
+
+    def _run(self, argv: list[str], json_out: bool, timeout: float) -> tuple[float, subprocess.CompletedProcess]:
+        env = dict(self.env)
+        if json_out:
+            env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.posix.json"
+        start = time.monotonic()
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
+        elapsed = time.monotonic() - start
+        if proc.returncode != 0:
+            raise RuntimeError("%s failed (rc %d):\n%s\n%s" % (" ".join(argv[:3]), proc.returncode,
+                                                                proc.stdout[-4000:], proc.stderr[-2000:]))
+        return elapsed, proc
+
+    def ping(self) -> float:
+        elapsed, _ = self._run([str(BIN / "ansible"), "-i", str(self.inventory), "lab_pcs", "-m",
+                                "ansible.builtin.ping"], json_out=False, timeout=600)
+        return elapsed
+
+    def site(self, extra: dict | None = None) -> tuple[float, dict]:
+        argv = [str(BIN / "ansible-playbook"), "-i", str(self.inventory), "middlebury.mail_clients.site"]
+        for key, value in (extra or {}).items():
+            argv += ["-e", "%s=%s" % (key, value)]
+        elapsed, proc = self._run(argv, json_out=True, timeout=1800)
+        return elapsed, json.loads(proc.stdout)
+
+
+def task_summary(result: dict) -> tuple[dict, dict]:
+    """(executed task results per host, summed wall seconds per task name) from the JSON callback."""
+    per_host = defaultdict(int)
+    per_task = defaultdict(float)
+    for play in result["plays"]:
+        for task in play["tasks"]:
+            name = task["task"]["name"]
+            duration = task["task"].get("duration", {})
+            if duration.get("start") and duration.get("end"):
+                per_task[name] += _seconds(duration["end"]) - _seconds(duration["start"])
+            for host, res in task["hosts"].items():
+                if not res.get("skipped"):
+                    per_host[host] += 1
+    return per_host, per_task
+
+
+def _seconds(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def stats_check(result: dict, want_changed: bool, label: str) -> None:
+    for host, stat in result["stats"].items():
+        if stat.get("failures") or stat.get("unreachable"):
+            raise RuntimeError("%s: %s failed: %s" % (label, host, stat))
+        if want_changed and not stat.get("changed"):
+            raise RuntimeError("%s: %s reported no change on a first converge" % (label, host))
+        if not want_changed and stat.get("changed"):
+            raise RuntimeError("%s: %s reported %d change(s) on a rerun" % (label, host, stat["changed"]))
+
+
+def measure(runner: Runner, fleet: SshFleet, repeat: int) -> dict:
+    rows = {"ping": [], "first": [], "rerun": []}
+    execs = {"ping": [], "first": [], "rerun": []}
+    tasks = {"first": defaultdict(float), "rerun": defaultdict(float)}
+    results_per_host = {}
+    runner.ping()  # warm-up: SSH control masters up, as on a fleet that Ansible talks to regularly
+    for _ in range(repeat):
+        fleet.reset_counts()
+        rows["ping"].append(runner.ping())
+        execs["ping"].append(fleet.counts())
+        runner.site(ABSENT)  # back to a never-configured lab PC (untimed)
+        for step, want_changed in (("first", True), ("rerun", False)):
+            fleet.reset_counts()
+            elapsed, result = runner.site()
+            stats_check(result, want_changed, step)
+            rows[step].append(elapsed)
+            execs[step].append(fleet.counts())
+            per_host, per_task = task_summary(result)
+            results_per_host[step] = max(per_host.values())
+            for name, secs in per_task.items():
+                tasks[step][name] += secs / repeat
+    return {"rows": rows, "execs": execs, "tasks": tasks, "results_per_host": results_per_host}
+
+
+def report(data: dict, hosts: int, forks: int, repeat: int) -> bool:
+    rows, execs = data["rows"], data["execs"]
+    med = {step: statistics.median(times) for step, times in rows.items()}
+    per_host = {step: max(max(c.values()) for c in counts) for step, counts in execs.items()}
+    print("\nFleet benchmark %s on %s (%d CPUs, Python %s)" % (
+        time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), platform.node(), os.cpu_count(), platform.python_version()))
+    print("%d hosts over SSH (pipelining on, ControlPersist), forks %d, medians of %d; all three clients on, "
+          "installs off\n" % (hosts, forks, repeat))
+    print("%-24s %9s  %-26s %8s  %s" % ("step", "median s", "runs s", "x ping", "remote python starts/host"))
+    labels = {"ping": "ansible -m ping", "first": "site.yml first converge", "rerun": "site.yml no-change rerun"}
+    for step in ("ping", "first", "rerun"):
+        print("%-24s %9.2f  %-26s %8.2f  %d" % (labels[step], med[step], " ".join("%.2f" % t for t in rows[step]),
+                                                med[step] / med["ping"], per_host[step]))
+    ratio = {step: med[step] / med["ping"] for step in med}
+    checks = [
+        ("rerun <= %.0f x ping" % TARGETS["rerun_ratio"], ratio["rerun"] <= TARGETS["rerun_ratio"]),
+        ("rerun <= %d remote executions/host" % TARGETS["rerun_execs"], per_host["rerun"] <= TARGETS["rerun_execs"]),
+        ("first converge <= %.0f x ping" % TARGETS["first_ratio"], ratio["first"] <= TARGETS["first_ratio"]),
+    ]
+    print()
+    for label, ok in checks:
+        print("  %-40s %s" % (label, "met" if ok else "MISSED"))
+    print("\nTask results per host (JSON callback, skipped excluded): first %d, rerun %d" % (
+        data["results_per_host"]["first"], data["results_per_host"]["rerun"]))
+    for step in ("first", "rerun"):
+        top = sorted(data["tasks"][step].items(), key=lambda kv: -kv[1])[:5]
+        print("Slowest tasks, %s (mean wall s per run): %s" % (
+            labels[step], "; ".join("%s %.2f" % (name, secs) for name, secs in top)))
+    return all(ok for _, ok in checks)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hosts", type=int, default=20)
+    parser.add_argument("--forks", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--image", default=os.environ.get("MAIL_CLIENTS_IMAGE_BOOKWORM",
+                                                          "localhost/middlebury-mail-clients:bookworm"))
+    parser.add_argument("--keep", action="store_true", help="leave the containers running")
+    args = parser.parse_args(argv)
+
+    subprocess.run([str(REPO / "tests/containers/build-image.sh"), "bookworm"], env=podman_env(), check=True,
+                   timeout=1800)
+    workdir = Path(tempfile.mkdtemp(prefix="mail-clients-bench-"))
+    fleet = SshFleet(workdir, args.image, size=args.hosts)
+    try:
+        start = time.monotonic()
+        fleet.start()
+        print("fleet of %d containers up in %.1f s" % (args.hosts, time.monotonic() - start), flush=True)
+        runner = Runner(workdir, fleet, args.forks)
+        data = measure(runner, fleet, args.repeat)
+        report(data, args.hosts, args.forks, args.repeat)
+    finally:
+        if not args.keep:
+            fleet.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
