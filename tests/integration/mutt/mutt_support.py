@@ -1,0 +1,134 @@
+"""Helpers for the mutt role tests: run the role in a sandbox, read values back with the real clients.
+
+Expected values are derived from the collection's account model, never restated here."""
+
+from __future__ import annotations
+
+import shlex
+
+from ansible_runner import run_playbook
+
+from ansible_collections.middlebury.mail_clients.plugins.module_utils.account_model import normalize_account
+
+ROLE = "middlebury.mail_clients.mutt"
+CLIENTS = ("mutt", "neomutt")
+DROPINS = {"mutt": "/etc/Muttrc.d/zz-middlebury.rc", "neomutt": "/etc/neomuttrc.d/zz-middlebury.rc"}
+USER_FILE = ".config/mutt/middlebury.rc"
+# The contract's hostile full names.
+HOSTILE_NAMES = ["O'Brien", 'Zoë "Z" Ångström', "`id`", "$(id)", "a;b", "back\\slash"]
+# Actions that run on the controller only; anything else in a role's run is a remote module execution.
+CONTROLLER_ACTIONS = {"ansible.builtin.validate_argument_spec", "validate_argument_spec", "ansible.builtin.assert",
+                      "assert", "ansible.builtin.set_fact", "set_fact", "ansible.builtin.include_vars",
+                      "include_vars", "ansible.builtin.include_role", "include_role", "ansible.builtin.debug"}
+# NeoMutt -Q prints its new names.
+NEOMUTT_NAMES = {"real_name": "realname", "spool_file": "spoolfile"}
+
+
+def play(gather=False):
+    """One play running the role (the site.yml way: facts gathered once, then the role included)."""
+    tasks = []
+    if gather:
+        tasks.append({"name": "Gather the OS family", "ansible.builtin.setup": {
+            "gather_subset": ["!all", "!min", "distribution"]}})
+    tasks.append({"name": "Run the mutt role", "ansible.builtin.include_role": {"name": ROLE}})
+    return [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
+
+
+def converge(sandbox, extra=None, check=False, diff=False, gather=False):
+    """Run the role inside the sandbox; mutt_install is false unless asked (the packages are installed)."""
+    extra_vars = {"mutt_install": False}
+    extra_vars.update(extra or {})
+    return run_playbook(play(gather), extra_vars, check=check, diff=diff, sandbox=sandbox)
+
+
+def remote_executions(result):
+    """Names of the role's tasks that ran a module on the host (not skipped, not controller-only)."""
+    return [name for name, res in result.task_results()
+            if " : " in name and not res.get("skipped") and res.get("action") not in CONTROLLER_ACTIONS]
+
+
+def _unescape(raw):
+    """A value from -Q output: mutt `name="v"`, `name=v`, `name is set`; NeoMutt `set name = "v"`."""
+    raw = raw.strip()
+    if not (raw.startswith('"') and raw.endswith('"')):
+        return raw
+    out, chars = [], iter(raw[1:-1])
+    for char in chars:
+        out.append(next(chars, "") if char == "\\" else char)
+    return "".join(out)
+
+
+def parse_query(text):
+    values = {}
+    for line in text.splitlines():
+        if line.endswith(" is set") or line.endswith(" is unset"):
+            name, _, state = line.rpartition(" is ")
+            values[name.strip()] = "yes" if state == "set" else "no"
+            continue
+        if line.startswith("set ") and " = " in line:
+            name, _, raw = line[4:].partition(" = ")
+        elif "=" in line:
+            name, _, raw = line.partition("=")
+        else:
+            continue
+        name = NEOMUTT_NAMES.get(name.strip(), name.strip())
+        values[name] = _unescape(raw)
+    return values
+
+
+def query(sandbox, client, login, names, rcfile=None, clean_env=True):
+    """Values of `names` as `client` reads them when `login` starts it (full system config, or -n -F rcfile).
+
+    Returns (values, stderr). With clean_env the client runs under `env -i` plus HOME/PATH/LANG only, so
+    $USER and $LOGNAME are unset (the lab case the role must survive)."""
+    argv = [client]
+    if rcfile:
+        argv += ["-n", "-F", rcfile]
+    for name in names:
+        argv += ["-Q", name]
+    home = "$(getent passwd %s | cut -d: -f6)" % shlex.quote(login)
+    env = "env -i HOME=%s PATH=/usr/bin:/bin LANG=C.UTF-8 TERM=dumb" % home if clean_env else "env"
+    script = "cd / && runuser -u %s -- %s %s" % (shlex.quote(login), env, " ".join(shlex.quote(a) for a in argv))
+    proc = sandbox.sh(script, timeout=60)
+    assert proc.returncode == 0, (client, login, proc.stdout, proc.stderr)
+    values = parse_query(proc.stdout)
+    folder = values.get("folder", "")
+    # mutt prints mailbox paths relative to $folder ("=INBOX"); compare the full URL.
+    for key in ("spoolfile", "record", "postponed", "trash"):
+        if key in values and values[key][:1] in ("=", "+"):
+            values[key] = folder + values[key][1:]
+    return values, proc.stderr
+
+
+def expected(account=None, users=None, login=None, user_index=None, ca_file=None):
+    """The values the role must produce, from the model: for a lab `login`, or for users[user_index]."""
+    acc = normalize_account(account or {}, users or [])
+    inc, smtp = acc["incoming"], acc["smtp"]
+    if user_index is None:
+        username, email, realname = login, "%s@%s" % (login, acc["mail_domain"]), None
+    else:
+        user = acc["users"][user_index]
+        username, email, realname = user["username"], user["email"], user["full_name"] or None
+    url_user = username.replace("@", "%40")
+    sscheme = "smtps" if smtp["security"] == "ssl" else "smtp"
+    values = {
+        "smtp_url": "%s://%s@%s:%d/" % (sscheme, url_user, smtp["host"], smtp["port"]),
+        "from": email,
+        "ssl_force_tls": "yes",
+        "ssl_starttls": "yes",
+        "hostname": acc["mail_domain"],
+    }
+    if inc["protocol"] == "imap":
+        scheme = "imaps" if inc["security"] == "ssl" else "imap"
+        folder = "%s://%s:%d/" % (scheme, inc["host"], inc["port"])
+        values.update(folder=folder, spoolfile=folder + "INBOX", imap_user=username,
+                      record=folder + acc["folders"]["sent"])
+    else:
+        scheme = "pops" if inc["security"] == "ssl" else "pop"
+        values.update(spoolfile="%s://%s@%s:%d/" % (scheme, url_user, inc["host"], inc["port"]),
+                      pop_user=username, pop_delete="no")
+    if realname is not None:
+        values["realname"] = realname
+    if ca_file:
+        values["ssl_ca_certificates_file"] = ca_file
+    return values
