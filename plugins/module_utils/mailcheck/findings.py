@@ -98,6 +98,10 @@ def _timeout(ctx):
     if phase == "dns":
         return finding("dns_timeout", "fail", "dns", "No DNS answer for %s in time. Check this machine's DNS "
                                                       "servers and network connection." % ctx["host"])
+    if phase == "auth":
+        return finding("auth_timeout", "fail", "timeout",
+                       "%s did not answer the login in time. Servers delay the answer to a wrong password by a "
+                       "few seconds: raise timeout, then check the password." % where)
     return finding("reply_timeout", "fail", "timeout",
                    "%s accepted the connection but stopped answering during %s. The server is overloaded or "
                    "something in the path swallows the traffic." % (where, phase))

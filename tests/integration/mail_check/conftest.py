@@ -1,0 +1,104 @@
+"""Run the mail_check module through Ansible against the real test mail stack (fixture ``mail_stack``).
+
+Every case is one task of ONE playbook run (ansible-playbook start-up is the slow part), registered
+and returned; the tests then read the results. The stack's stand-ins are reached with the module's
+own ``connect_to`` option, so certificates are verified for the real documented names."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+from ansible_runner import run_playbook
+
+from ansible_collections.middlebury.mail_clients.plugins.module_utils import account_model
+
+MODULE = "middlebury.mail_clients.mail_check"
+# Short bounds: the blackhole case must end by the deadline, and the whole run stays quick.
+TIMEOUT = 1.5
+DEADLINE = 3.0
+
+
+def host_of(protocol):
+    """The documented server name for a protocol, from the settings model."""
+    return {ep["protocol"]: ep["host"] for ep in account_model.documented_endpoints()}[protocol]
+
+
+def connect_to(stack, variant=None):
+    """The documented names -> the main stand-ins, or -> one negative variant's address."""
+    names = {ep["host"] for ep in account_model.documented_endpoints()}
+    if variant is None:
+        return {name: stack.hosts[name] for name in names}
+    return dict.fromkeys(names, stack.negatives[variant]["host_ip"])
+
+
+def starttls_endpoints(stack, variant):
+    """IMAP/POP3/SMTP with STARTTLS on the variant's plaintext ports (POP3 110 is not documented)."""
+    ports = stack.negatives[variant]["ports"]
+    return [{"name": "%s_starttls" % proto, "protocol": proto, "host": host_of(proto), "port": ports[proto],
+             "security": "starttls"} for proto in ("imap", "pop3", "smtp")]
+
+
+def task(name, **args):
+    return {"name": name, MODULE: args, "register": name, "ignore_errors": True}
+
+
+@pytest.fixture(scope="session")
+def proof_user(mail_stack):
+    """A user that only the checks of broken TLS are given: it must never reach a server log."""
+    login, password = "mcproof", "Proof-" + secrets.token_hex(8)
+    mail_stack.add_user(login, password)
+    return login, password
+
+
+@pytest.fixture(scope="session")
+def control_user(mail_stack):
+    """A user for the good endpoints: proves the logs do record logins over IMAP, POP3 and SMTP."""
+    login, password = "mccontrol", "Control-" + secrets.token_hex(8)
+    mail_stack.add_user(login, password)
+    return login, password
+
+
+def base(stack, variant=None):
+    return {"ca_path": str(stack.ca_path), "connect_to": connect_to(stack, variant), "timeout": TIMEOUT,
+            "deadline": DEADLINE}
+
+
+@pytest.fixture(scope="module")
+def module_results(mail_stack, control_user):
+    """Every case, one playbook, in check mode (the module must behave the same there)."""
+    stack = mail_stack
+    user, password = next(iter(stack.users.items()))
+    good = base(stack)
+    tasks = [
+        task("documented", **good),
+        task("documented_login", username=control_user[0], password=control_user[1], **good),
+        # Dovecot answers a wrong password only after auth_failure_delay (2 s), and its per-IP auth
+        # penalty doubles that after earlier failures from 127.0.0.1 (up to 15 s): give it room.
+        task("wrong_password", username=user, password=password + "-wrong", report_only=True,
+             **dict(good, timeout=17, deadline=20)),
+        task("ipv4_only", ip_version="4", **good),
+        task("ipv6_only", ip_version="6", report_only=True, **good),
+        task("account_two", account={}, endpoint_set="account", **good),
+        task("expired", report_only=True, **base(stack, "expired")),
+        task("wrong_name", report_only=True, **base(stack, "wrong_name")),
+        task("untrusted", report_only=True, **base(stack, "untrusted")),
+        task("auth_before_tls", report_only=True, endpoints=starttls_endpoints(stack, "auth_before_tls"),
+             **base(stack, "auth_before_tls")),
+        task("no_starttls", report_only=True, endpoints=starttls_endpoints(stack, "no_starttls"),
+             **base(stack, "no_starttls")),
+        task("closed_port", report_only=True, **dict(base(stack), endpoints=[
+            {"name": "closed", "protocol": "imap", "host": host_of("imap"), "port": stack.closed_port,
+             "security": "ssl"}])),
+        task("closed_host", report_only=True, **base(stack, "closed")),
+        task("blackhole", report_only=True, **base(stack, "blackhole")),
+        task("unresolvable", report_only=True, **dict(base(stack), connect_to={}, endpoints=[
+            {"name": "nowhere", "protocol": "imap", "host": "mail-check-test.invalid", "port": 993,
+             "security": "ssl"}])),
+        task("fails_task", **base(stack, "closed")),
+    ]
+    play = [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
+    result = run_playbook(play, check=True, timeout=300)
+    found = dict(result.task_results())
+    assert set(found) == {t["name"] for t in tasks}, result
+    return {"run": result, **found}
