@@ -1,0 +1,557 @@
+"""MailStack: a throwaway Dovecot + Postfix on loopback standing in for the documented servers.
+
+Layout of one instance (block 127.X.Y from settings.block):
+  .2  IMAP/POP3 stand-in (Dovecot)      .3  SMTP stand-in (Postfix)
+  .10 and up: negative variants (see NEGATIVE_DOCS), each on the documented ports.
+Everything lives in `workdir`; processes are found and stopped by PID only.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import secrets
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import dovecot, hostsns, mailbox, postfix, procs, settings
+from .pki import Pki
+from .tlsclient import context_for
+
+DEFAULT_USERS = {"jdoe": "Jdoe-Test-Pass_1", "asmith": "Asmith-Test-Pass_2"}
+WARMUP_USER = "mailstack-warmup"
+MAIL_UID = MAIL_GID = 65534  # nobody:nogroup owns all test mailboxes; only the login name matters to tests
+START_TIMEOUT = 15.0
+STOP_TIMEOUT = 8.0
+_TLS_VARIANTS = ("expired", "wrong_name", "untrusted", "expiring")
+_WORKDIR_PARTS = ("pki", "dovecot", "postfix", "run", "mail", "hosts", "state.json", "blackhole.pid")
+
+NEGATIVE_DOCS = {
+    "expired": "IMAP 143(STARTTLS)/993, POP3 110(STLS)/995, SMTP 25(STARTTLS): leaf for the real names, "
+               "chain to the stack CA, expired yesterday -> 'certificate has expired'",
+    "expiring": "same ports: valid leaf that expires in 5 days (for expiry warning thresholds)",
+    "wrong_name": "same ports: valid leaf from the stack CA, but for another name -> hostname mismatch",
+    "untrusted": "same ports: leaf for the real names from a second CA clients are not given "
+                 "-> 'unable to get local issuer certificate'",
+    "auth_before_tls": "IMAP 143 advertises AUTH=PLAIN/LOGIN (and STARTTLS) before TLS, POP3 110 likewise, "
+                       "SMTP 25 offers AUTH before STARTTLS; good cert on 993/995 and after STARTTLS",
+    "no_starttls": "IMAP 143, POP3 110 and SMTP 25 without STARTTLS/STLS (and plaintext AUTH offered); "
+                   "no 993/995",
+    "blackhole": "IMAP 143/993, POP3 110/995, SMTP 25 accept the TCP connection and never send a byte",
+    "closed": "nothing listens on this address (connection refused on every port)",
+}
+
+
+class MailStackError(RuntimeError):
+    """A start/stop problem with a message meant for the person running the tests."""
+
+
+def _registry_dir() -> Path:
+    d = Path(tempfile.gettempdir()) / "mailstack-instances"
+    d.mkdir(mode=0o755, exist_ok=True)
+    return d
+
+
+@contextmanager
+def instance_lock(instance: int):
+    """Serialise start/stop of one instance across processes (e.g. two pytest sessions)."""
+    with open(_registry_dir() / ("%d.lock" % instance), "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def registered_workdir(instance: int) -> Path | None:
+    """Workdir of the stack last started for `instance` (it may have died since)."""
+    try:
+        return Path(json.loads((_registry_dir() / ("%d.json" % instance)).read_text())["workdir"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+class MailStack:
+    def __init__(self, workdir: str | Path, instance: int = 0):
+        self.workdir = Path(workdir).resolve()
+        self.instance = int(instance)
+        settings.block(self.instance)  # validates the range
+        self.names = settings.documented()
+        self.imap_host_ip = settings.address(self.instance, settings.IMAP_HOST_OFFSET)
+        self.smtp_host_ip = settings.address(self.instance, settings.SMTP_HOST_OFFSET)
+        self.closed_port = settings.CLOSED_PORT
+        digest = hashlib.sha1(str(self.workdir).encode()).hexdigest()[:8]
+        # Dovecot overwrites its children's environment with the process title, so they are found
+        # by this title prefix; Postfix and the blackhole carry `marker` in their environment.
+        self.dovecot_instance_name = "mailstack%d-%s" % (self.instance, digest)
+        self.marker = "%d:%s" % (self.instance, self.workdir)
+        self._blackhole_child = None
+
+    # ----- documented values and layout -------------------------------------------------------
+    @property
+    def ports(self) -> dict:
+        n = self.names
+        return {"imap": n["imap_port"], "imaps": n["imaps_port"], "pop3": settings.POP3_PORT,
+                "pop3s": n["pop3s_port"], "smtp": n["smtp_port"]}
+
+    @property
+    def mail_domain(self) -> str:
+        return self.names["mail_domain"]
+
+    @property
+    def hosts(self) -> dict:
+        return {self.names["imap_host"]: self.imap_host_ip, self.names["smtp_host"]: self.smtp_host_ip}
+
+    @property
+    def hosts_file(self) -> Path:
+        return self.workdir / "hosts" / "hosts"
+
+    def hosts_file_for(self, variant: str | None = None) -> Path:
+        """Hosts file mapping BOTH real names to a negative variant's address (None: the good servers)."""
+        if variant is None:
+            return self.hosts_file
+        self._negative(variant)
+        return self.workdir / "hosts" / ("hosts-" + variant)
+
+    @property
+    def ca_path(self) -> Path:
+        return self.workdir / "pki" / "ca" / "ca.pem"
+
+    @property
+    def untrusted_ca_path(self) -> Path:
+        """The second CA (signs the `untrusted` variant); never hand it to clients under test."""
+        return self.workdir / "pki" / "ca2" / "ca.pem"
+
+    @property
+    def dovecot_log(self) -> Path:
+        return self.workdir / "dovecot" / "dovecot.log"
+
+    @property
+    def postfix_log(self) -> Path:
+        return self.workdir / "postfix" / "postfix.log"
+
+    @property
+    def dovecot_conf(self) -> Path:
+        return dovecot.conf_path(self.workdir)
+
+    @property
+    def blackhole_pid_file(self) -> Path:
+        return self.workdir / "blackhole.pid"
+
+    @property
+    def inbox_subjects(self) -> list[str]:
+        return list(mailbox.INBOX_SUBJECTS)
+
+    @property
+    def folder_subjects(self) -> dict:
+        """Subject of the one seeded message in each seeded folder other than INBOX."""
+        return {f: mailbox.folder_subject(f) for f in mailbox.FOLDERS}
+
+    @property
+    def folders(self) -> list[str]:
+        """Subscribed folders every seeded user has, besides INBOX."""
+        return [*mailbox.FOLDERS, *dovecot.SPECIAL_USE]
+
+    def address_of(self, login: str) -> str:
+        return "%s@%s" % (login, self.mail_domain)
+
+    @property
+    def negatives(self) -> dict:
+        good = [self.names["imap_host"], self.names["smtp_host"]]
+        all_ports = self.ports
+        out = {}
+        for name, offset in settings.NEGATIVE_OFFSETS.items():
+            ports = dict(all_ports)
+            cert_names = good
+            ca = self.ca_path
+            if name == "no_starttls":
+                ports = {k: v for k, v in all_ports.items() if k in ("imap", "pop3", "smtp")}
+                cert_names = []
+            elif name in ("blackhole", "closed"):
+                cert_names = []
+            elif name == "wrong_name":
+                cert_names = [settings.WRONG_CERT_NAME]
+            elif name == "untrusted":
+                ca = self.untrusted_ca_path
+            entry = {"host_ip": settings.address(self.instance, offset), "ports": ports,
+                     "cert_name": cert_names[0] if cert_names else None, "cert_names": cert_names,
+                     "signing_ca": str(ca) if cert_names else None, "hosts_file": str(self.hosts_file_for_raw(name)),
+                     "description": NEGATIVE_DOCS[name]}
+            if name == "blackhole":
+                entry["pid_file"] = str(self.blackhole_pid_file)
+            out[name] = entry
+        return out
+
+    def hosts_file_for_raw(self, variant: str) -> Path:
+        return self.workdir / "hosts" / ("hosts-" + variant)
+
+    def _negative(self, name: str) -> dict:
+        if name not in settings.NEGATIVE_OFFSETS:
+            raise KeyError("unknown negative variant %r (known: %s)" % (name, ", ".join(settings.NEGATIVE_OFFSETS)))
+        return self.negatives[name]
+
+    # ----- users and mailboxes -----------------------------------------------------------------
+    @property
+    def _passwd_file(self) -> Path:
+        return self.workdir / "dovecot" / "users"
+
+    @property
+    def users(self) -> dict:
+        """login -> password of every test account (the passwd-file is the only record)."""
+        found = {}
+        try:
+            lines = self._passwd_file.read_text().splitlines()
+        except OSError:
+            return {}
+        for line in lines:
+            login, _, rest = line.partition(":")
+            if login and login != WARMUP_USER:
+                found[login] = rest.split(":", 1)[0].removeprefix("{PLAIN}")
+        return found
+
+    def _warmup_account(self) -> tuple[str, str]:
+        try:
+            for line in self._passwd_file.read_text().splitlines():
+                if line.startswith(WARMUP_USER + ":"):
+                    return WARMUP_USER, line.split(":")[1].removeprefix("{PLAIN}")
+        except OSError:
+            pass
+        return WARMUP_USER, secrets.token_hex(12)
+
+    def add_user(self, name: str, password: str, seed: bool = True) -> None:
+        """Add (or re-password) a mail account; Dovecot rereads the passwd-file on its next lookup."""
+        mailbox.check_account(name, password)
+        with instance_lock(self.instance):
+            users = self.users
+            users[name] = password
+            mailbox.write_passwd_file(self._passwd_file, users, self._warmup_account())
+        if seed and not (self.workdir / "mail" / name / "Maildir").exists():
+            self.seed_user(name)
+
+    def seed_user(self, name: str) -> None:
+        """INBOX with `inbox_subjects`, Personal and Classes (one message each), Sent/Drafts/Trash; all subscribed."""
+        mailbox.seed(self.workdir / "mail", name, self.mail_domain, MAIL_UID, MAIL_GID)
+
+    def deliver(self, user: str, subject: str, body: str = "test\n", folder: str = "INBOX", seen: bool = False) -> None:
+        """Put a message straight into a user's folder (no SMTP), e.g. to prepare a client test."""
+        maildir = self.workdir / "mail" / user / "Maildir"
+        data = mailbox.build_message("sender@" + self.mail_domain, self.address_of(user), subject, body)
+        path = mailbox.deliver_file(maildir, folder, data, seen)
+        shutil.chown(path, MAIL_UID, MAIL_GID)
+
+    def message_subjects(self, user: str, folder: str = "INBOX") -> list[str]:
+        return mailbox.list_subjects(self.workdir / "mail", user, folder)
+
+    def message_count(self, user: str, folder: str = "INBOX") -> int:
+        return len(self.message_subjects(user, folder))
+
+    def wait_for_message(self, user: str, subject: str, folder: str = "INBOX", timeout: float = 15.0) -> bool:
+        """True once a message with `subject` is in the folder (delivery via Postfix/LMTP is asynchronous)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if subject in self.message_subjects(user, folder):
+                return True
+            time.sleep(0.05)
+        return False
+
+    # ----- running clients against the stand-ins -----------------------------------------------
+    def wrap(self, cmd, variant: str | None = None) -> list[str]:
+        """argv prefix: run `cmd` where the real names resolve to the stand-ins (or to a negative variant)."""
+        return hostsns.wrap(cmd, self.hosts_file_for(variant))
+
+    def run(self, cmd, variant: str | None = None, **kwargs) -> subprocess.CompletedProcess:
+        kwargs.setdefault("timeout", 120)
+        return subprocess.run(self.wrap(cmd, variant), **kwargs)
+
+    # ----- processes -------------------------------------------------------------------------------
+    def _master_pids(self) -> dict:
+        return {"dovecot": procs.read_pidfile(dovecot.pid_path(self.workdir)),
+                "postfix": procs.read_pidfile(postfix.pid_path(self.workdir)),
+                "blackhole": procs.read_pidfile(self.blackhole_pid_file)}
+
+    def _is_ours(self, pid: int) -> bool:
+        cmd = procs.cmdline_of(pid)
+        return (procs.environ_of(pid).get(procs.MARKER_VAR) == self.marker
+                or cmd.startswith("dovecot-%s/" % self.dovecot_instance_name)
+                or (cmd.endswith(" -c " + str(self.dovecot_conf)) and "dovecot" in cmd))
+
+    def processes(self) -> list[int]:
+        """PIDs of every live process of this stack (masters, their children, the blackhole)."""
+        found = set()
+        for pid in procs.marked_pids(self.marker):
+            found.add(pid)
+        for pid in procs._all_pids():
+            if pid not in found and procs.alive(pid) and self._is_ours(pid):
+                found.add(pid)
+        return sorted(found)
+
+    def _live_masters(self) -> dict:
+        return {name: pid for name, pid in self._master_pids().items()
+                if pid and procs.alive(pid) and self._is_ours(pid)}
+
+    def is_running(self) -> bool:
+        return len(self._live_masters()) == 3
+
+    def status(self) -> dict:
+        masters = self._live_masters()
+        return {
+            "running": len(masters) == 3,
+            "instance": self.instance,
+            "workdir": str(self.workdir),
+            "pids": masters,
+            "processes": self.processes(),
+            "imap_host_ip": self.imap_host_ip,
+            "smtp_host_ip": self.smtp_host_ip,
+            "hosts": self.hosts,
+            "hosts_file": str(self.hosts_file),
+            "ports": self.ports,
+            "ca_path": str(self.ca_path),
+            "mail_domain": self.mail_domain,
+            "users": self.users,
+            "inbox_subjects": self.inbox_subjects,
+            "folder_subjects": self.folder_subjects,
+            "logs": {"dovecot": str(self.dovecot_log), "postfix": str(self.postfix_log)},
+            "dovecot_conf": str(self.dovecot_conf),
+            "negatives": self.negatives,
+            "closed_port": self.closed_port,
+            "wrap_example": self.wrap(["openssl", "s_client", "-connect",
+                                       "%s:%d" % (self.names["imap_host"], self.ports["imaps"])]),
+        }
+
+    # ----- start ----------------------------------------------------------------------------------
+    def _bindings(self) -> list[tuple[str, int]]:
+        """Every (address, port) the stack will listen on."""
+        p = self.ports
+        out = [(self.imap_host_ip, p[k]) for k in ("imap", "imaps", "pop3", "pop3s")]
+        out.append((self.smtp_host_ip, p["smtp"]))
+        for name, neg in self.negatives.items():
+            if name != "closed":
+                out.extend((neg["host_ip"], port) for port in neg["ports"].values())
+        return out
+
+    def _preflight(self) -> None:
+        other = registered_workdir(self.instance)
+        if other and other != self.workdir and MailStack(other, self.instance).is_running():
+            raise MailStackError(
+                "instance %d is already running from %s; stop it (python3 tests/mailstack stop --dir %s "
+                "--instance %d) or pick another --instance" % (self.instance, other, other, self.instance))
+        sockets = procs.listening_sockets()
+        problems = []
+        for ip, port in self._bindings():
+            for addr, bport, inode in procs.blockers(ip, port, sockets):
+                owner = procs.socket_owner(inode)
+                hint = ""
+                if "dovecot" in owner or "postfix" in owner or "master" in owner:
+                    hint = (" - this looks like the distribution's own mail server, started by the package "
+                            "install; stop it (doveadm stop / postfix stop) or install with a policy-rc.d that "
+                            "exits 101")
+                problems.append("port %d: %s:%d is already taken by %s%s" % (port, addr, bport, owner, hint))
+        if problems:
+            raise MailStackError("cannot start the mail stack (instance %d):\n  %s" % (
+                self.instance, "\n  ".join(dict.fromkeys(problems))))
+        if len(str(self.workdir / "run" / "login" / "imap-login-master")) > 100:
+            raise MailStackError("workdir %s is too long for Dovecot's unix sockets (108 bytes); use a shorter "
+                                 "--dir" % self.workdir)
+
+    def _clean_workdir(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        for part in _WORKDIR_PARTS:
+            path = self.workdir / part
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+
+    def _make_pki(self) -> tuple[Path, dict]:
+        pki = Pki(self.workdir / "pki")
+        pki.dir.mkdir(parents=True)
+        good = [self.names["imap_host"], self.names["smtp_host"]]
+        pki.make_ca("ca", "Mailstack Test CA %d" % self.instance)
+        pki.make_ca("ca2", "Mailstack Untrusted CA %d" % self.instance)
+        key = pki.make_leaf_key()
+        pki.restrict_key(key)
+        chains = {
+            "good": pki.issue("ca", "good", good, -1, 365),
+            "expired": pki.issue("ca", "expired", good, -60, -1),
+            "expiring": pki.issue("ca", "expiring", good, -1, 5),
+            "wrong_name": pki.issue("ca", "wrong_name", [settings.WRONG_CERT_NAME], -1, 365),
+            "untrusted": pki.issue("ca2", "untrusted", good, -1, 365),
+        }
+        return key, chains
+
+    def _write_configs(self, key: Path, chains: dict) -> None:
+        neg = self.negatives
+        dv, pf = [], []
+        for name in _TLS_VARIANTS:
+            ip = neg[name]["host_ip"]
+            dv.append({"name": name, "ip": ip, "protocols": ["imap", "imaps", "pop3", "pop3s"],
+                       "settings": ["ssl_cert = <%s" % chains[name], "ssl_key = <%s" % key]})
+            pf.append({"name": name, "ip": ip, "options": ["smtpd_tls_chain_files=%s,%s" % (key, chains[name])]})
+        ip = neg["auth_before_tls"]["host_ip"]
+        dv.append({"name": "auth_before_tls", "ip": ip, "protocols": ["imap", "imaps", "pop3", "pop3s"],
+                   "settings": ["disable_plaintext_auth = no"]})
+        pf.append({"name": "auth_before_tls", "ip": ip, "options": ["smtpd_tls_auth_only=no"]})
+        ip = neg["no_starttls"]["host_ip"]
+        dv.append({"name": "no_starttls", "ip": ip, "protocols": ["imap", "pop3"],
+                   "settings": ["ssl = no", "disable_plaintext_auth = no"]})
+        pf.append({"name": "no_starttls", "ip": ip,
+                   "options": ["smtpd_tls_security_level=none", "smtpd_tls_auth_only=no"]})
+
+        for sub in ("dovecot/state", "run", "mail"):
+            (self.workdir / sub).mkdir(parents=True, exist_ok=True)
+        shutil.chown(self.workdir / "mail", MAIL_UID, MAIL_GID)
+        self.dovecot_conf.write_text(dovecot.render(
+            workdir=self.workdir, marker=self.marker, imap_ip=self.imap_host_ip,
+            ports={k: v for k, v in self.ports.items() if k != "smtp"}, cert=chains["good"], key=key,
+            variants=dv, mail_uid=MAIL_UID, mail_gid=MAIL_GID, instance_name=self.dovecot_instance_name))
+        postfix.prepare(self.workdir)
+        main_cf, master_cf = postfix.render(
+            workdir=self.workdir, marker=self.marker, smtp_ip=self.smtp_host_ip, port=self.ports["smtp"],
+            names=self.names, key=key, chain=chains["good"], variants=pf)
+        postfix.write_conf(self.workdir, main_cf, master_cf)
+        for log in (self.dovecot_log, self.postfix_log):
+            log.touch()
+
+    def _write_hosts(self) -> None:
+        (self.workdir / "hosts").mkdir(exist_ok=True)
+        hostsns.write_hosts_file(self.hosts_file, self.hosts)
+        for name, neg in self.negatives.items():
+            mapping = dict.fromkeys(self.hosts, neg["host_ip"])
+            hostsns.write_hosts_file(self.hosts_file_for_raw(name), mapping)
+
+    def _start_blackhole(self) -> None:
+        neg = self.negatives["blackhole"]
+        specs = ["%s:%d" % (neg["host_ip"], port) for port in neg["ports"].values()]
+        env = {"PATH": "/usr/bin:/bin", procs.MARKER_VAR: self.marker}
+        script = Path(__file__).with_name("blackhole.py")
+        proc = subprocess.run([sys.executable, str(script), str(self.blackhole_pid_file), *specs],
+                              capture_output=True, text=True, timeout=30, env=env)
+        if proc.returncode:
+            raise MailStackError(proc.stderr.strip() or "blackhole failed to start")
+
+    def _wait_listening(self, deadline: float) -> None:
+        wanted = set(self._bindings())
+        while True:
+            have = {(a, p) for a, p, _ in procs.listening_sockets()}
+            missing = wanted - have
+            if not missing:
+                return
+            if time.monotonic() > deadline or not self.is_running():
+                raise MailStackError("not listening after start: %s (see %s and %s)" % (
+                    ", ".join("%s:%d" % m for m in sorted(missing)), self.dovecot_log, self.postfix_log))
+            time.sleep(0.02)
+
+    def tls_context(self, hostname: str | None = None, cafile: str | Path | None = None) -> ssl.SSLContext:
+        """Verifying client context for `hostname` (default: the IMAP name) trusting the stack CA;
+        it verifies that name even when imaplib/smtplib connect by IP."""
+        return context_for(hostname or self.names["imap_host"], cafile or self.ca_path)
+
+    def _warm_up(self, deadline: float) -> None:
+        """One real IMAP login (spawns auth + imap) and one SMTP STARTTLS (spawns smtpd, tlsmgr), so the
+        first test's login does not stall. No SMTP AUTH: tests grep the Postfix log for sasl_method."""
+        import imaplib
+        import smtplib
+
+        login, password = self._warmup_account()
+        remaining = max(1.0, deadline - time.monotonic())
+        imap = imaplib.IMAP4_SSL(self.imap_host_ip, self.ports["imaps"], ssl_context=self.tls_context(),
+                                 timeout=remaining)
+        try:
+            imap.login(login, password)
+            imap.select("INBOX")
+        finally:
+            imap.logout()
+        with smtplib.SMTP(self.smtp_host_ip, self.ports["smtp"], timeout=remaining,
+                          local_hostname="warmup.invalid") as smtp:
+            smtp.starttls(context=self.tls_context(self.names["smtp_host"]))
+            smtp.ehlo()
+
+    def _check_closed(self) -> None:
+        closed = self.negatives["closed"]
+        probes = [(closed["host_ip"], p) for p in closed["ports"].values()]
+        probes += [(self.imap_host_ip, self.closed_port), (self.smtp_host_ip, self.closed_port)]
+        for ip, port in probes:
+            try:
+                socket.create_connection((ip, port), timeout=2).close()
+            except ConnectionRefusedError:
+                continue
+            except OSError as exc:
+                raise MailStackError("closed port %s:%d should refuse, got %s" % (ip, port, exc)) from exc
+            raise MailStackError("closed port %s:%d accepts connections: something else listens there" % (ip, port))
+
+    def start(self) -> dict:
+        """Start (or, if this workdir's stack is already up, reuse) the stack; returns status()."""
+        with instance_lock(self.instance):
+            if self.is_running():
+                return self.status()
+            if self.processes():
+                self._kill_all()  # a half-dead earlier run of this workdir: clear it, then start clean
+            self._preflight()
+            t0 = time.monotonic()
+            deadline = t0 + START_TIMEOUT
+            self._clean_workdir()
+            try:
+                key, chains = self._make_pki()
+                self._write_configs(key, chains)
+                self._write_hosts()
+                mailbox.write_passwd_file(self._passwd_file, DEFAULT_USERS, (WARMUP_USER, secrets.token_hex(12)))
+                for login in (*DEFAULT_USERS, WARMUP_USER):
+                    self.seed_user(login)
+                dovecot.start(self.workdir)
+                postfix.start(self.workdir)
+                self._start_blackhole()
+                self._wait_listening(deadline)
+                self._warm_up(deadline)
+                self._check_closed()
+            except BaseException as exc:
+                self._kill_all()
+                if isinstance(exc, (MailStackError, KeyboardInterrupt)):
+                    raise
+                raise MailStackError("mail stack start failed, everything stopped again: %s" % exc) from exc
+            self.start_seconds = round(time.monotonic() - t0, 3)
+            (self.workdir / "state.json").write_text(json.dumps(
+                {"instance": self.instance, "start_seconds": self.start_seconds}, indent=1))
+            (_registry_dir() / ("%d.json" % self.instance)).write_text(json.dumps({"workdir": str(self.workdir)}))
+            return self.status()
+
+    # ----- stop -----------------------------------------------------------------------------------
+    def _kill_all(self) -> list[int]:
+        """Masters first (by PID file), wait, then whatever of ours is left, by PID. Returns survivors."""
+        snapshot = set(self.processes())
+        masters = [pid for pid in self._master_pids().values() if pid and procs.alive(pid) and self._is_ours(pid)]
+        procs.terminate(masters, timeout=STOP_TIMEOUT)
+        leftovers = [pid for pid in snapshot | set(self.processes()) if procs.alive(pid)]
+        survivors = procs.terminate(leftovers, timeout=2.0) if leftovers else []
+        return survivors
+
+    def _wait_ports_free(self, timeout: float) -> list[str]:
+        wanted = set(self._bindings())
+        deadline = time.monotonic() + timeout
+        while True:
+            busy = wanted & {(a, p) for a, p, _ in procs.listening_sockets()}
+            if not busy or time.monotonic() > deadline:
+                return ["%s:%d" % b for b in sorted(busy)]
+            time.sleep(0.02)
+
+    def stop(self) -> dict:
+        """Stop every process of this stack by PID; returns what was stopped. Safe to call twice."""
+        with instance_lock(self.instance):
+            t0 = time.monotonic()
+            before = self.processes()
+            survivors = self._kill_all()
+            busy = self._wait_ports_free(5.0) if before else []
+            if registered_workdir(self.instance) == self.workdir:
+                (_registry_dir() / ("%d.json" % self.instance)).unlink(missing_ok=True)
+            if survivors or busy:
+                raise MailStackError("stop incomplete: processes %s still alive, ports %s still bound" % (
+                    survivors, busy))
+            return {"stopped": before, "seconds": round(time.monotonic() - t0, 3)}
+
