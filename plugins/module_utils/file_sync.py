@@ -196,13 +196,14 @@ def sync_entry(entry, check_mode, run_command):
             result.update(changed=True, action="attributes")
             return result, None
         try:
-            created_dirs = _make_parents(os.path.dirname(path), uid, gid, dir_mode, check_mode)
+            _make_parents(os.path.dirname(path), uid, gid, dir_mode, check_mode)
         except OSError as exc:
             raise FileSyncError(field, "cannot create the directory for %s: %s" % (path, exc)) from None
         if not check_mode:
             _write(entry, content, uid, gid, mode, run_command)
-        elif entry.get("validate") and not created_dirs:
-            # Check mode still proves the new content valid, without touching the real file.
+        elif entry.get("validate"):
+            # Check mode still proves the new content valid, without touching the real file (nor creating
+            # its directory: the scratch copy lives elsewhere).
             with tempfile.TemporaryDirectory() as scratch:
                 probe = os.path.join(scratch, os.path.basename(path))
                 with open(probe, "wb") as handle:
@@ -225,6 +226,11 @@ def sync_files(entries, run_command, check_mode=False):
             raise FileSyncError(entry["field"], "content is required when state is present")
         expand_path(entry["field"], entry["path"])
         prepared.append(entry)
+    if not check_mode:
+        # A dry run first: every validator passes (and every path is usable) before the first file or
+        # directory is touched, so one bad file of a batch leaves the whole batch as it was.
+        for entry in prepared:
+            sync_entry(entry, True, run_command)
     results, diffs = [], []
     for entry in prepared:
         result, diff = sync_entry(entry, check_mode, run_command)

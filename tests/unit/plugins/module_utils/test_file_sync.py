@@ -126,3 +126,16 @@ def test_keyfile_compare_ignores_keys_added_by_the_program(tmp_path):
     assert results[0]["action"] == "unchanged"
     results, _diffs = sync_files([{"path": str(target), "content": ours}])
     assert results[0]["action"] == "updated"
+
+
+def test_one_failing_validator_leaves_the_whole_batch_untouched(tmp_path):
+    """Validators run on scratch copies of every changed file before the first write (or mkdir)."""
+    first = tmp_path / "new" / "first"
+    second = tmp_path / "other" / "second"
+    with pytest.raises(FileSyncError, match=r"files\[1\].*validation"):
+        sync_files([{"path": str(first), "content": "good\n", "validate": "grep -q good %s"},
+                    {"path": str(second), "content": "bad\n", "validate": "grep -q good %s"}])
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(FileSyncError, match=r"files\[0\].*validation"):
+        sync_files([{"path": str(second), "content": "bad\n", "validate": "grep -q good %s"}], check_mode=True)
+    assert os.listdir(tmp_path) == []
