@@ -1,0 +1,104 @@
+# Copyright (c) Middlebury College
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Fold the mail_check results of many hosts into one hosts x endpoints report (playbooks/verify.yml)."""
+
+from __future__ import annotations
+
+import datetime
+
+from ansible.errors import AnsibleFilterError
+
+STATUS_ORDER = {"fail": 0, "unknown": 1, "warn": 2, "pass": 3}
+
+
+def _label(endpoint):
+    family = endpoint.get("ip_version")
+    return endpoint["name"] + ("/IPv%s" % family if family in ("4", "6") else "")
+
+
+def _cell(endpoint):
+    cert = endpoint.get("certificate") or {}
+    tls = endpoint.get("tls") or {}
+    auth = endpoint.get("auth") or {}
+    return {
+        "status": endpoint.get("status", "unknown"),
+        "error_class": endpoint.get("error_class"),
+        "message": endpoint.get("message", ""),
+        "latency_ms": (endpoint.get("timings_ms") or {}).get("total"),
+        "timings_ms": endpoint.get("timings_ms") or {},
+        "days_left": cert.get("days_left"),
+        "not_after": cert.get("not_after"),
+        "tls_version": tls.get("version"),
+        "address": endpoint.get("address"),
+        "login": auth.get("success") if auth.get("attempted") else None,
+    }
+
+
+def _host_entry(host, result):
+    if not isinstance(result, dict) or "endpoints" not in result:
+        reason = "no result: the host was unreachable or the check did not run"
+        if isinstance(result, dict) and result.get("msg"):
+            reason = "no result: %s" % result["msg"]
+        return {"host": host, "status": "unknown", "error": reason, "cells": {}, "summary": None}, []
+    cells = {}
+    order = []
+    for endpoint in result["endpoints"]:
+        label = _label(endpoint)
+        cells[label] = _cell(endpoint)
+        order.append((label, endpoint))
+    summary = result.get("summary") or {}
+    return {"host": host, "status": summary.get("status", "unknown"), "error": None, "cells": cells,
+            "summary": summary}, order
+
+
+def mail_report(hostvars, hosts, var="mail_check_result", generated=None):
+    """hostvars + host names -> {generated, columns, hosts, totals, problems, results}."""
+    if not isinstance(hosts, (list, tuple)):
+        raise AnsibleFilterError("mail_report: the host list must be a list, got %s" % type(hosts).__name__)
+    columns = {}
+    entries = []
+    raw = {}
+    for host in hosts:
+        try:
+            result = hostvars[host].get(var)
+        except (KeyError, AttributeError):
+            result = None
+        entry, order = _host_entry(host, result)
+        entries.append(entry)
+        raw[host] = result if isinstance(result, dict) else None
+        for label, endpoint in order:
+            columns.setdefault(label, {"label": label, "name": endpoint.get("name"),
+                                       "protocol": endpoint.get("protocol"), "host": endpoint.get("host"),
+                                       "port": endpoint.get("port"), "security": endpoint.get("security")})
+    entries.sort(key=lambda e: (STATUS_ORDER.get(e["status"], 1), e["host"]))
+    totals = {"hosts": len(entries), "pass": 0, "warn": 0, "fail": 0, "unknown": 0}
+    problems = []
+    for entry in entries:
+        totals[entry["status"] if entry["status"] in totals else "unknown"] += 1
+        if entry["error"]:
+            problems.append({"host": entry["host"], "endpoint": None, "status": "unknown", "error_class": None,
+                             "message": entry["error"]})
+        for label, cell in entry["cells"].items():
+            if cell["status"] in ("fail", "warn"):
+                problems.append({"host": entry["host"], "endpoint": label, "status": cell["status"],
+                                 "error_class": cell["error_class"], "message": cell["message"]})
+    days = [c["days_left"] for e in entries for c in e["cells"].values() if c["days_left"] is not None]
+    latencies = [c["latency_ms"] for e in entries for c in e["cells"].values() if c["latency_ms"] is not None]
+    return {
+        "generated": generated or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "columns": list(columns.values()),
+        "hosts": entries,
+        "totals": totals,
+        "status": "fail" if totals["fail"] else "unknown" if totals["unknown"] else "warn" if totals["warn"]
+        else "pass",
+        "problems": problems,
+        "min_days_left": min(days) if days else None,
+        "max_latency_ms": max(latencies) if latencies else None,
+        "results": raw,
+    }
+
+
+class FilterModule:
+    def filters(self):
+        return {"mail_report": mail_report}

@@ -1,0 +1,61 @@
+"""The fleet report: hosts x endpoints folding, worst-first order, and an HTML page that escapes
+everything a server (or an inventory) can put into it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+
+from ansible_collections.middlebury.mail_clients.plugins.filter.mail_report import mail_report
+
+TEMPLATE = Path(__file__).resolve().parents[4] / "playbooks" / "templates" / "mail_report.html.j2"
+HOSTILE = '<script>alert("x")</script>&'
+
+
+def _endpoint(name, status, cls=None, message="OK", days=100.0, family="any"):
+    return {"name": name, "protocol": "imap", "host": "mail.example.org", "port": 993, "security": "ssl",
+            "ip_version": family, "status": status, "error_class": cls, "message": message,
+            "timings_ms": {"total": 12.5}, "certificate": {"days_left": days, "not_after": "2030-01-01T00:00:00Z"},
+            "tls": {"version": "TLSv1.3"}, "auth": {"attempted": True, "success": status == "pass"},
+            "address": "192.0.2.1"}
+
+
+def _result(*endpoints):
+    worst = "fail" if any(e["status"] == "fail" for e in endpoints) else "pass"
+    return {"endpoints": list(endpoints), "summary": {"status": worst}}
+
+
+HOSTVARS = {
+    "good": {"mail_check_result": _result(_endpoint("imaps", "pass"), _endpoint("smtp", "pass", days=5.0))},
+    "bad": {"mail_check_result": _result(_endpoint("imaps", "fail", "refused", HOSTILE), _endpoint("smtp", "pass"))},
+    "gone": {"mail_check_result": {"unreachable": True, "msg": "ssh: connect refused"}},
+    "never": {},
+}
+
+
+def test_report_folds_hosts_and_sorts_worst_first():
+    report = mail_report(HOSTVARS, ["good", "bad", "gone", "never"], generated="now")
+    assert [h["host"] for h in report["hosts"]] == ["bad", "gone", "never", "good"]
+    assert [c["label"] for c in report["columns"]] == ["imaps", "smtp"]
+    assert report["totals"] == {"hosts": 4, "pass": 1, "warn": 0, "fail": 1, "unknown": 2}
+    assert report["status"] == "fail" and report["min_days_left"] == 5.0 and report["max_latency_ms"] == 12.5
+    assert report["problems"][0] == {"host": "bad", "endpoint": "imaps", "status": "fail", "error_class": "refused",
+                                     "message": HOSTILE}
+    gone = next(h for h in report["hosts"] if h["host"] == "gone")
+    assert "ssh: connect refused" in gone["error"]
+
+
+def test_each_address_family_gets_its_own_column():
+    hostvars = {"h": {"mail_check_result": _result(_endpoint("imaps", "pass", family="4"),
+                                                   _endpoint("imaps", "fail", "dns", family="6"))}}
+    report = mail_report(hostvars, ["h"])
+    assert [c["label"] for c in report["columns"]] == ["imaps/IPv4", "imaps/IPv6"]
+
+
+def test_html_escapes_server_text():
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE.parent)), undefined=jinja2.StrictUndefined)
+    html = env.get_template(TEMPLATE.name).render(report=mail_report(HOSTVARS, ["good", "bad", "gone"]))
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&amp;" in html
+    assert 'data-host="bad" data-status="fail"' in html
