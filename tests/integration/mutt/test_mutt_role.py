@@ -227,3 +227,18 @@ def test_validation_command_judges_stderr_and_leaves_nothing_behind(tmp_path):
     assert not (tmp_path / "realhome").exists(), "validation created files in the real home"
     refused = run(bad, "mutt")
     assert refused.returncode != 0 and "real_name" in refused.stderr, refused
+
+
+@pytest.mark.parametrize("protocol", ["imap", "pop3"])
+def test_oauth2_and_pop3_variants_pass_both_clients_validation(sb, protocol):
+    sb.add_user("jdoe")
+    extra = {"mail_clients_account": {"auth": "oauth2", "protocol": protocol},
+             "mutt_oauth_refresh_command": "/usr/share/doc/mutt/examples/mutt_oauth2.py '~/.cache/tok en'",
+             "mail_clients_users": [{"login": "jdoe"}]}
+    result = converge(sb, extra)
+    assert result.rc == 0, result
+    for client in ("mutt", "neomutt"):
+        got, err = query(sb, client, "jdoe", ["smtp_authenticators", "smtp_oauth_refresh_command"])
+        assert err == "", err
+        assert got["smtp_authenticators"] == "oauthbearer:xoauth2", got
+        assert got["smtp_oauth_refresh_command"] == extra["mutt_oauth_refresh_command"], got

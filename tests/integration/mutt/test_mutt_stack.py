@@ -1,0 +1,136 @@
+"""mutt and NeoMutt, configured only by the role, against the test mail stack (Dovecot + Postfix on
+loopback, with the real server names). The only thing the tests add is the password, typed in on the
+command line at run time (`-e "set imap_pass=..."`), since the role never writes one."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from conftest import CA_IN_SANDBOX
+from mutt_support import converge, query
+
+LOGIN = "jdoe"
+RECIPIENT = "asmith"
+
+
+def _configure(sb, account=None, users=None):
+    extra = {"mutt_ca_file": CA_IN_SANDBOX, "mail_clients_account": account or {},
+             "mail_clients_users": users or []}
+    result = converge(sb, extra)
+    assert result.rc == 0, result
+    return result
+
+
+class LogTail:
+    """What a server log gained since this object was made."""
+
+    def __init__(self, path):
+        self.path = path
+        self.offset = path.stat().st_size if path.exists() else 0
+
+    def new(self):
+        with open(self.path, "rb") as handle:
+            handle.seek(self.offset)
+            return handle.read().decode("utf-8", "replace")
+
+
+def _dovecot_tls_login(log_text, service, login):
+    """Dovecot's login line for `login`: TLS (implicit or after STARTTLS), normal password (PLAIN/LOGIN)."""
+    pattern = re.compile(r"%s-login: Info: Login: user=<%s>, method=(PLAIN|LOGIN|USER)?.*\bTLS\b" % (service, login))
+    plain = re.compile(r"%s-login: Info: Login: user=<%s>.*\bsecured\b" % (service, login))
+    assert not plain.search(log_text), "a login without TLS:\n" + log_text
+    lines = [line for line in log_text.splitlines() if pattern.search(line)]
+    assert lines, "no TLS login of %s on %s in the Dovecot log:\n%s" % (login, service, log_text[-3000:])
+    return lines
+
+
+def _mutt_argv(client, *settings):
+    return [client, "-e", "set " + " ".join(settings)]
+
+
+def _password(stack, login=LOGIN):
+    return stack.users[login]
+
+
+@pytest.mark.parametrize("security", ["ssl", "starttls"])
+def test_mutt_lists_inbox_over_imap_tls_and_sees_subscribed_folders(stack, stack_sandbox, tui, security):
+    # Only the account's security changes (port derived by the model: 993 or 143); the template is the same.
+    users = [{"login": LOGIN, "full_name": "Jane O'Doe"}] if security == "starttls" else None
+    _configure(stack_sandbox, {"incoming_security": security}, users)
+    got, err = query(stack_sandbox, "mutt", LOGIN, ["folder"])
+    scheme = "imaps" if security == "ssl" else "imap"
+    assert err == "" and got["folder"].startswith(scheme + "://"), got
+    log = LogTail(stack.dovecot_log)
+    tui.start(LOGIN, _mutt_argv("mutt", "imap_pass='%s'" % _password(stack)))
+    tui.wait_for(*stack.inbox_subjects)
+    # The folder browser lists the subscribed folders (imap_list_subscribed).
+    tui.keys("c")
+    tui.wait_for("Open mailbox")
+    tui.keys("?")
+    tui.wait_for(*[f for f in stack.folders if f != "INBOX"][:2])
+    lines = _dovecot_tls_login(log.new(), "imap", LOGIN)
+    assert lines
+
+
+def test_mutt_reads_the_pop3s_spool_and_leaves_the_messages_on_the_server(stack, stack_sandbox, tui):
+    _configure(stack_sandbox, {"protocol": "pop3"})
+    got, err = query(stack_sandbox, "mutt", LOGIN, ["spoolfile", "pop_delete"])
+    assert err == "" and got["spoolfile"].startswith("pops://%s@" % LOGIN) and got["pop_delete"] == "no", got
+    before = sorted(stack.message_subjects(LOGIN))
+    log = LogTail(stack.dovecot_log)
+    tui.start(LOGIN, _mutt_argv("mutt", "pop_pass='%s'" % _password(stack)))
+    tui.wait_for(*stack.inbox_subjects)
+    # Open a message (mutt fetches it), then quit normally: the session ends with QUIT.
+    tui.keys("Enter")
+    tui.wait_for("Subject:")
+    tui.keys("q")
+    tui.keys("q")
+    screen = tui.wait_for("CLIENT-EXITED")
+    assert "rc=0" in screen, screen
+    _dovecot_tls_login(log.new(), "pop3", LOGIN)
+    assert sorted(stack.message_subjects(LOGIN)) == before, "POP left fewer messages on the server"
+
+
+def _send(stack, sb, client, login, subject):
+    argv = ["runuser", "-u", login, "--", "env", "-i", "HOME=/home/%s" % login, "PATH=/usr/bin:/bin",
+            "LANG=C.UTF-8", client, "-e",
+            "set smtp_pass='%s' imap_pass='%s'" % (_password(stack, login), _password(stack, login)),
+            "-s", subject, stack.address_of(RECIPIENT)]
+    proc = sb.run(argv, input="sent by %s through the role's configuration\n" % client, timeout=90)
+    assert proc.returncode == 0, proc
+    return proc
+
+
+@pytest.mark.parametrize("mode", ["lab", "named"])
+def test_mutt_sends_through_starttls_with_auth_and_the_message_arrives(stack, stack_sandbox, mode):
+    users = [{"login": LOGIN, "full_name": 'Zoë "Z" O\'Brien $(id)'}] if mode == "named" else None
+    _configure(stack_sandbox, users=users)
+    subject = "mutt-%s-%s" % (mode, uuid.uuid4().hex[:10])
+    log = LogTail(stack.postfix_log)
+    proc = _send(stack, stack_sandbox, "mutt", LOGIN, subject)
+    assert "failed" not in proc.stderr.lower(), proc.stderr
+    assert stack.wait_for_message(RECIPIENT, subject), "the message did not arrive in %s's INBOX" % RECIPIENT
+    # mutt's Fcc went to the IMAP Sent folder over TLS too.
+    assert stack.wait_for_message(LOGIN, subject, folder="Sent"), "no copy in Sent"
+    text = log.new()
+    assert re.search(r"TLS connection established from .*\[%s\]" % re.escape("127.0.0.1"), text) or \
+        "TLS connection established" in text, text[-3000:]
+    assert re.search(r"sasl_method=(PLAIN|LOGIN), sasl_username=%s\b" % LOGIN, text), text[-3000:]
+
+
+def test_neomutt_reads_imaps_and_sends_through_starttls_with_auth(stack, stack_sandbox, tui):
+    _configure(stack_sandbox, users=[{"login": LOGIN, "full_name": "a;b back\\slash"}])
+    log = LogTail(stack.dovecot_log)
+    tui.start(LOGIN, _mutt_argv("neomutt", "imap_pass='%s'" % _password(stack)))
+    tui.wait_for(*stack.inbox_subjects)
+    _dovecot_tls_login(log.new(), "imap", LOGIN)
+    tui.close()
+    subject = "neomutt-%s" % uuid.uuid4().hex[:10]
+    plog = LogTail(stack.postfix_log)
+    _send(stack, stack_sandbox, "neomutt", LOGIN, subject)
+    assert stack.wait_for_message(RECIPIENT, subject), "the message did not arrive in %s's INBOX" % RECIPIENT
+    text = plog.new()
+    assert "TLS connection established" in text, text[-3000:]
+    assert re.search(r"sasl_method=(PLAIN|LOGIN), sasl_username=%s\b" % LOGIN, text), text[-3000:]
