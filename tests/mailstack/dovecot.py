@@ -53,6 +53,10 @@ service auth {{
     mode = 0666
   }}
 }}
+protocol lmtp {{
+  # Postfix hands over user@domain; accounts are bare logins (as for IMAP/POP3/SMTP AUTH).
+  auth_username_format = %Ln
+}}
 service lmtp {{
   unix_listener lmtp {{
     mode = 0666

@@ -29,7 +29,7 @@ def check_account(login: str, password: str) -> None:
         raise ValueError("password for %r must be non-empty and free of ':' and line breaks" % login)
 
 
-def write_passwd_file(path: Path, users: dict, warmup: tuple[str, str]) -> None:
+def write_passwd_file(path: Path, users: dict, warmup: tuple[str, str], wait: bool = True) -> None:
     """user:{PLAIN}password:::::: lines; replaced atomically so Dovecot never reads half a file."""
     lines = ["%s:{PLAIN}%s::::::" % (login, pw) for login, pw in [*users.items(), warmup]]
     tmp = path.with_name(path.name + ".tmp")
@@ -37,7 +37,19 @@ def write_passwd_file(path: Path, users: dict, warmup: tuple[str, str]) -> None:
     # Read by Dovecot's auth process, which runs as the dovecot user.
     shutil.chown(tmp, "root", "dovecot")
     os.chmod(tmp, 0o640)
+    # Dovecot reloads the file when its mtime (whole seconds) or size changed, so force a new mtime
+    # even for a same-sized rewrite within one second.
+    try:
+        previous = int(path.stat().st_mtime)
+    except OSError:
+        previous = 0
+    stamp = max(int(time.time()), previous + 1)
+    os.utime(tmp, (stamp, stamp))
     os.replace(tmp, path)
+    # ...and it stats the file at most once per second: a login in the second of the write could
+    # still see the old contents. Returning after the second has turned makes add_user() synchronous.
+    while wait and time.time() < stamp + 1:
+        time.sleep(0.02)
 
 
 def folder_dir(maildir: Path, folder: str) -> Path:

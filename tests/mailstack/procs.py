@@ -63,6 +63,36 @@ def marked_pids(marker: str) -> list[int]:
                   and environ_of(pid).get(MARKER_VAR) == marker)
 
 
+def _postfix_programs() -> frozenset:
+    try:
+        return frozenset(os.listdir("/usr/lib/postfix/sbin"))
+    except OSError:
+        return frozenset({"master", "smtpd", "pickup", "qmgr", "tlsmgr", "postlogd", "lmtp", "cleanup"})
+
+
+_POSTFIX_PROGRAMS = _postfix_programs()
+
+
+def scan(dovecot_prefixes: tuple[str, ...], marker: str) -> list[int]:
+    """One pass over /proc (reads are slow under gVisor): processes whose title starts with one of
+    `dovecot_prefixes`, plus Postfix daemons and Python scripts whose environment carries `marker`."""
+    found = []
+    me = os.getpid()
+    for pid in _all_pids():
+        if pid == me:
+            continue
+        cmd = cmdline_of(pid)  # empty for zombies and kernel threads
+        if not cmd:
+            continue
+        if cmd.startswith(dovecot_prefixes):
+            found.append(pid)
+            continue
+        argv0 = os.path.basename(cmd.split(" ", 1)[0])
+        if (argv0 in _POSTFIX_PROGRAMS or argv0.startswith("python")) and environ_of(pid).get(MARKER_VAR) == marker:
+            found.append(pid)
+    return sorted(found)
+
+
 def signal_pids(pids, sig) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):

@@ -1,8 +1,7 @@
 """Where the stand-ins listen: documented names/ports, and the per-instance address layout.
 
 The documented values are read from the collection's account model so that the stack stands in
-for exactly what the roles configure; the fallback below exists only while the model is being
-written and is the ONE place this package names them.
+for exactly what the roles configure; this package never restates them.
 """
 
 from __future__ import annotations
@@ -11,51 +10,34 @@ import importlib.util
 from pathlib import Path
 
 _MODEL_PATH = Path(__file__).resolve().parents[2] / "plugins" / "module_utils" / "account_model.py"
-
-# TODO(mailstack): drop this fallback once account_model.DOCUMENTED has landed.
-_FALLBACK = {
-    "imap_host": "mail.middlebury.edu",
-    "smtp_host": "ssmtp.middlebury.edu",
-    "mail_domain": "middlebury.edu",
-    "imaps_port": 993,
-    "imap_port": 143,
-    "pop3s_port": 995,
-    "smtp_port": 25,
-}
-# Not documented for users, but welcome for STLS tests: the IANA POP3 port.
-POP3_PORT = 110
+# Not among the documented endpoints, but welcome for STLS tests: POP3 with STARTTLS (fallback 110).
+_POP3_STARTTLS = ("pop3", "starttls")
 
 
 def _load_model():
     """The account model module, imported by path: the CLI runs without the collection on sys.path."""
-    if not _MODEL_PATH.exists():
-        return None
     spec = importlib.util.spec_from_file_location("_mailstack_account_model", _MODEL_PATH)
+    if spec is None or not _MODEL_PATH.exists():
+        raise RuntimeError("account model not found at %s" % _MODEL_PATH)
     module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except Exception:  # a half-written model must not break the stack; fall back loudly in status
-        return None
+    spec.loader.exec_module(module)
     return module
 
 
 def documented() -> dict:
-    """Names and ports of the documented servers."""
-    values = dict(_FALLBACK)
+    """Names and ports of the documented servers, from the account model."""
     model = _load_model()
-    doc = getattr(model, "DOCUMENTED", None) if model else None
-    if isinstance(doc, dict):
-        values.update(_from_model(doc))
-    return values
-
-
-def _from_model(doc: dict) -> dict:
-    """Map the model's DOCUMENTED dict onto our keys (only keys we recognise)."""
-    found = {}
-    for ours in _FALLBACK:
-        if ours in doc:
-            found[ours] = doc[ours]
-    return found
+    doc, ports = model.DOCUMENTED, model.PORTS
+    return {
+        "imap_host": doc["incoming_host"],
+        "smtp_host": doc["smtp_host"],
+        "mail_domain": doc["mail_domain"],
+        "imaps_port": ports[("imap", "ssl")],
+        "imap_port": ports[("imap", "starttls")],
+        "pop3s_port": ports[("pop3", "ssl")],
+        "pop3_port": ports[_POP3_STARTTLS],
+        "smtp_port": doc["smtp_port"],
+    }
 
 
 # Offsets inside an instance's 127.X.Y.0/24 block. Never .1: Dovecot treats a client whose IP

@@ -39,8 +39,8 @@ NEGATIVE_DOCS = {
                "chain to the stack CA, expired yesterday -> 'certificate has expired'",
     "expiring": "same ports: valid leaf that expires in 5 days (for expiry warning thresholds)",
     "wrong_name": "same ports: valid leaf from the stack CA, but for another name -> hostname mismatch",
-    "untrusted": "same ports: leaf for the real names from a second CA clients are not given "
-                 "-> 'unable to get local issuer certificate'",
+    "untrusted": "same ports: leaf for the real names from a second CA clients are not given; the chain "
+                 "includes that root -> 'self-signed certificate in certificate chain' (verify code 19)",
     "auth_before_tls": "IMAP 143 advertises AUTH=PLAIN/LOGIN (and STARTTLS) before TLS, POP3 110 likewise, "
                        "SMTP 25 offers AUTH before STARTTLS; good cert on 993/995 and after STARTTLS",
     "no_starttls": "IMAP 143, POP3 110 and SMTP 25 without STARTTLS/STLS (and plaintext AUTH offered); "
@@ -99,7 +99,7 @@ class MailStack:
     @property
     def ports(self) -> dict:
         n = self.names
-        return {"imap": n["imap_port"], "imaps": n["imaps_port"], "pop3": settings.POP3_PORT,
+        return {"imap": n["imap_port"], "imaps": n["imaps_port"], "pop3": n["pop3_port"],
                 "pop3s": n["pop3s_port"], "smtp": n["smtp_port"]}
 
     @property
@@ -285,13 +285,9 @@ class MailStack:
 
     def processes(self) -> list[int]:
         """PIDs of every live process of this stack (masters, their children, the blackhole)."""
-        found = set()
-        for pid in procs.marked_pids(self.marker):
-            found.add(pid)
-        for pid in procs._all_pids():
-            if pid not in found and procs.alive(pid) and self._is_ours(pid):
-                found.add(pid)
-        return sorted(found)
+        prefixes = ("dovecot-%s/" % self.dovecot_instance_name, "/usr/sbin/dovecot -c %s" % self.dovecot_conf,
+                    "dovecot -c %s" % self.dovecot_conf)
+        return procs.scan(prefixes, self.marker)
 
     def _live_masters(self) -> dict:
         return {name: pid for name, pid in self._master_pids().items()
@@ -357,12 +353,19 @@ class MailStack:
         if problems:
             raise MailStackError("cannot start the mail stack (instance %d):\n  %s" % (
                 self.instance, "\n  ".join(dict.fromkeys(problems))))
+        for parent in self.workdir.parents:
+            if parent.exists() and not parent.stat().st_mode & 0o001:
+                raise MailStackError("workdir %s is inside %s (mode %o), which the postfix and dovecot users cannot "
+                                     "enter; use a directory under /tmp" % (self.workdir, parent,
+                                                                           parent.stat().st_mode & 0o777))
         if len(str(self.workdir / "run" / "login" / "imap-login-master")) > 100:
             raise MailStackError("workdir %s is too long for Dovecot's unix sockets (108 bytes); use a shorter "
                                  "--dir" % self.workdir)
 
     def _clean_workdir(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        # mkdtemp makes 0700; the daemons' users (postfix, dovenull, nobody) must traverse it.
+        self.workdir.chmod(0o755)
         for part in _WORKDIR_PARTS:
             path = self.workdir / part
             if path.is_dir():
@@ -492,7 +495,7 @@ class MailStack:
         with instance_lock(self.instance):
             if self.is_running():
                 return self.status()
-            if self.processes():
+            if any(self._master_pids().values()) and self.processes():
                 self._kill_all()  # a half-dead earlier run of this workdir: clear it, then start clean
             self._preflight()
             t0 = time.monotonic()
@@ -502,7 +505,8 @@ class MailStack:
                 key, chains = self._make_pki()
                 self._write_configs(key, chains)
                 self._write_hosts()
-                mailbox.write_passwd_file(self._passwd_file, DEFAULT_USERS, (WARMUP_USER, secrets.token_hex(12)))
+                mailbox.write_passwd_file(self._passwd_file, DEFAULT_USERS, (WARMUP_USER, secrets.token_hex(12)),
+                                          wait=False)
                 for login in (*DEFAULT_USERS, WARMUP_USER):
                     self.seed_user(login)
                 dovecot.start(self.workdir)

@@ -1,0 +1,38 @@
+"""pytest plugin: a session-scoped `mail_stack` fixture (fresh temp dir, its own instance).
+
+The instance comes from MAILSTACK_INSTANCE if set, else the first free one from 100 up, so a
+developer's stack on instance 0 (the CLI default) is never touched. Set MAILSTACK_KEEP=1 to keep
+the stack directory (logs) after the session.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import pytest
+
+from .claims import claim, claim_free_instance, release
+from .stack import MailStack
+
+
+@pytest.fixture(scope="session")
+def mail_stack():
+    if os.environ.get("MAILSTACK_INSTANCE"):
+        instance = int(os.environ["MAILSTACK_INSTANCE"])
+        claim(instance)
+    else:
+        instance = claim_free_instance()
+    workdir = tempfile.mkdtemp(prefix="mailstack-%d-" % instance)
+    stack = MailStack(workdir, instance)
+    try:
+        stack.start()
+        yield stack
+    finally:
+        try:
+            stack.stop()
+        finally:
+            release(instance)
+            if not os.environ.get("MAILSTACK_KEEP"):
+                shutil.rmtree(workdir, ignore_errors=True)
