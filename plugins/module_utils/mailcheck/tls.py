@@ -17,11 +17,6 @@ import ssl
 import tempfile
 import time
 
-try:  # optional: only to describe certificates that failed verification when _ssl cannot
-    from cryptography import x509 as _x509
-except ImportError:  # pragma: no cover - depends on the managed host
-    _x509 = None
-
 MIN_VERSIONS = {"TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
 
 
@@ -101,7 +96,10 @@ def _decode_with_ssl(der):
 
 
 def _decode_with_cryptography(der):
-    if _x509 is None:
+    # Optional, and imported only here: loading it costs ~100 ms on every run otherwise.
+    try:
+        from cryptography import x509 as _x509
+    except ImportError:
         return None
     cert = _x509.load_der_x509_certificate(der)
 
