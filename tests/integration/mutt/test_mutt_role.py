@@ -96,6 +96,7 @@ def test_named_users_get_their_own_file_with_hostile_names_byte_exact(sb):
     assert result.rc == 0, result
     for index, user in enumerate(users):
         rcfile = "/home/%s/%s" % (user["login"], USER_FILE)
+        assert "_pass" not in sb.upper(rcfile).read_text(), "a password variable in %s" % rcfile
         st = sb.upper(rcfile).stat()
         uid = int(sb.sh("id -u %s" % user["login"]).stdout)
         assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (uid, 0o600)

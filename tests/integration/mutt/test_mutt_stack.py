@@ -38,7 +38,7 @@ class LogTail:
 
 def _dovecot_tls_login(log_text, service, login):
     """Dovecot's login line for `login`: TLS (implicit or after STARTTLS), normal password (PLAIN/LOGIN)."""
-    pattern = re.compile(r"%s-login: Info: Login: user=<%s>, method=(PLAIN|LOGIN|USER)?.*\bTLS\b" % (service, login))
+    pattern = re.compile(r"%s-login: Info: Login: user=<%s>, method=(PLAIN|LOGIN),.*\bTLS\b" % (service, login))
     plain = re.compile(r"%s-login: Info: Login: user=<%s>.*\bsecured\b" % (service, login))
     assert not plain.search(log_text), "a login without TLS:\n" + log_text
     lines = [line for line in log_text.splitlines() if pattern.search(line)]
@@ -63,8 +63,15 @@ def test_mutt_lists_inbox_over_imap_tls_and_sees_subscribed_folders(stack, stack
     scheme = "imaps" if security == "ssl" else "imap"
     assert err == "" and got["folder"].startswith(scheme + "://"), got
     log = LogTail(stack.dovecot_log)
-    tui.start(LOGIN, _mutt_argv("mutt", "imap_pass='%s'" % _password(stack)))
+    # With STARTTLS, mutt's protocol trace (-d 2, test only) shows the upgrade before the login.
+    debug = ["-d", "2"] if security == "starttls" else []
+    tui.start(LOGIN, [*_mutt_argv("mutt", "imap_pass='%s'" % _password(stack)), *debug])
     tui.wait_for(*stack.inbox_subjects)
+    if debug:
+        trace = stack_sandbox.upper("/home/%s/.muttdebug0" % LOGIN).read_text(errors="replace")
+        starttls = re.search(r"^.*> a\d+ STARTTLS$", trace, re.M)
+        auth = re.search(r"^.*> a\d+ AUTHENTICATE ", trace, re.M)
+        assert starttls and auth and starttls.start() < auth.start(), "no STARTTLS before the login in mutt's trace"
     # The folder browser lists the subscribed folders (imap_list_subscribed).
     tui.keys("c")
     tui.wait_for("Open mailbox")
