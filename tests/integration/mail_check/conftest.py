@@ -10,37 +10,7 @@ import secrets
 
 import pytest
 from ansible_runner import run_playbook
-
-from ansible_collections.middlebury.mail_clients.plugins.module_utils import account_model
-
-MODULE = "middlebury.mail_clients.mail_check"
-# Short bounds: the blackhole case must end by the deadline, and the whole run stays quick.
-TIMEOUT = 1.5
-DEADLINE = 3.0
-
-
-def host_of(protocol):
-    """The documented server name for a protocol, from the settings model."""
-    return {ep["protocol"]: ep["host"] for ep in account_model.documented_endpoints()}[protocol]
-
-
-def connect_to(stack, variant=None):
-    """The documented names -> the main stand-ins, or -> one negative variant's address."""
-    names = {ep["host"] for ep in account_model.documented_endpoints()}
-    if variant is None:
-        return {name: stack.hosts[name] for name in names}
-    return dict.fromkeys(names, stack.negatives[variant]["host_ip"])
-
-
-def starttls_endpoints(stack, variant):
-    """IMAP/POP3/SMTP with STARTTLS on the variant's plaintext ports (POP3 110 is not documented)."""
-    ports = stack.negatives[variant]["ports"]
-    return [{"name": "%s_starttls" % proto, "protocol": proto, "host": host_of(proto), "port": ports[proto],
-             "security": "starttls"} for proto in ("imap", "pop3", "smtp")]
-
-
-def task(name, **args):
-    return {"name": name, MODULE: args, "register": name, "ignore_errors": True}
+from mail_check_cases import base, host_of, starttls_endpoints, task
 
 
 @pytest.fixture(scope="session")
@@ -57,11 +27,6 @@ def control_user(mail_stack):
     login, password = "mccontrol", "Control-" + secrets.token_hex(8)
     mail_stack.add_user(login, password)
     return login, password
-
-
-def base(stack, variant=None):
-    return {"ca_path": str(stack.ca_path), "connect_to": connect_to(stack, variant), "timeout": TIMEOUT,
-            "deadline": DEADLINE}
 
 
 @pytest.fixture(scope="module")

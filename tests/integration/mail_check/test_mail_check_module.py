@@ -4,7 +4,7 @@ of issue 3, each with its finding and error class."""
 from __future__ import annotations
 
 import pytest
-from conftest import DEADLINE
+from mail_check_cases import DEADLINE
 
 from ansible_collections.middlebury.mail_clients.plugins.module_utils import account_model
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from ansible_runner import run_playbook
-from conftest import base, task
+from mail_check_cases import base, task
 
 pytestmark = pytest.mark.timeout(300)
 BAD_TLS = ("expired", "wrong_name", "untrusted")

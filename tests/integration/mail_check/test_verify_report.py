@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from ansible_runner import run_playbook
-from conftest import connect_to
+from mail_check_cases import connect_to
 
 from ansible_collections.middlebury.mail_clients.plugins.module_utils import account_model
 

@@ -1,0 +1,39 @@
+"""Helpers shared by the mail_check integration tests (imported by name: keep the name unique)."""
+
+from __future__ import annotations
+
+from ansible_collections.middlebury.mail_clients.plugins.module_utils import account_model
+
+MODULE = "middlebury.mail_clients.mail_check"
+# Short bounds: the blackhole case must end by the deadline, and the whole run stays quick.
+TIMEOUT = 1.5
+DEADLINE = 3.0
+
+
+def host_of(protocol):
+    """The documented server name for a protocol, from the settings model."""
+    return {ep["protocol"]: ep["host"] for ep in account_model.documented_endpoints()}[protocol]
+
+
+def connect_to(stack, variant=None):
+    """The documented names -> the main stand-ins, or -> one negative variant's address."""
+    names = {ep["host"] for ep in account_model.documented_endpoints()}
+    if variant is None:
+        return {name: stack.hosts[name] for name in names}
+    return dict.fromkeys(names, stack.negatives[variant]["host_ip"])
+
+
+def starttls_endpoints(stack, variant):
+    """IMAP/POP3/SMTP with STARTTLS on the variant's plaintext ports (POP3 110 is not documented)."""
+    ports = stack.negatives[variant]["ports"]
+    return [{"name": "%s_starttls" % proto, "protocol": proto, "host": host_of(proto), "port": ports[proto],
+             "security": "starttls"} for proto in ("imap", "pop3", "smtp")]
+
+
+def task(name, **args):
+    return {"name": name, MODULE: args, "register": name, "ignore_errors": True}
+
+
+def base(stack, variant=None):
+    return {"ca_path": str(stack.ca_path), "connect_to": connect_to(stack, variant), "timeout": TIMEOUT,
+            "deadline": DEADLINE}
