@@ -112,9 +112,15 @@ def run_camel(registry, account_uid, password, send, folders, workdir):
         store.connect_sync(None)
         inbox = store.get_inbox_folder_sync(None)
         inbox.refresh_info_sync(None)
-        # get_uids() lists only the summary in memory; the fetched headers are in its database.
-        inbox.get_folder_summary().load()
-        result["inbox_subjects"] = sorted(inbox.get_message_info(uid).get_subject() or "" for uid in inbox.get_uids())
+        summary = inbox.get_folder_summary()
+        if summary is not None:
+            # IMAP: get_uids() lists only the summary in memory; the fetched headers are in its database.
+            summary.load()
+            subjects = [inbox.get_message_info(uid).get_subject() for uid in inbox.get_uids()]
+        else:
+            # POP3 keeps no summary: read each message (RETR only; deleting is the filter driver's job).
+            subjects = [inbox.get_message_sync(uid, None).get_subject() for uid in inbox.get_uids()]
+        result["inbox_subjects"] = sorted(subject or "" for subject in subjects)
         if backend == "imapx":
             # Fills Camel's folder list from the server (LIST/LSUB) before asking about subscriptions.
             store.get_folder_info_sync(None, Camel.StoreGetFolderInfoFlags.RECURSIVE, None)

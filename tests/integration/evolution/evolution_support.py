@@ -1,0 +1,106 @@
+"""Converge the evolution role in a sandbox, and ask evolution-data-server and Camel what they see."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from pathlib import Path
+
+from ansible_runner import run_playbook
+from sandbox import Sandbox
+
+HERE = Path(__file__).resolve().parent
+PROBE = HERE / "eds_probe.py"
+SYSTEM_PYTHON = "/usr/bin/python3"
+# Programs the probe needs on the host; a missing one is a failure, never a skip.
+REQUIRED = ("dbus-run-session", "runuser", "unshare", "update-ca-certificates", "dconf", SYSTEM_PYTHON)
+SOURCES = ".config/evolution/sources"
+TASK_PREFIX = "middlebury.mail_clients.evolution : "
+WRITE_TASK = TASK_PREFIX + "Write or remove the Evolution sources and dconf files (validated before they go live)"
+DCONF_HANDLER = TASK_PREFIX + "Compile the system dconf database"
+# The site.yml way: facts gathered once for all roles, then the role; so the role's own remote work is countable.
+PLAY = [{"hosts": "localhost", "gather_facts": False, "tasks": [
+    {"name": "Gather the OS family", "ansible.builtin.setup": {"gather_subset": ["!all", "!min", "distribution"]}},
+    {"name": "Run the evolution role", "ansible.builtin.include_role": {"name": "middlebury.mail_clients.evolution"}},
+]}]
+
+
+def require_tools():
+    missing = [tool for tool in REQUIRED if not shutil.which(tool)]
+    assert not missing, "missing %s (install tests/apt/evolution.txt)" % ", ".join(missing)
+
+
+def new_sandbox(tmp_path, mail_stack, users=()):
+    """A sandbox where the documented names resolve to the stack and its CA is a system CA.
+
+    The CA goes into the sandbox's own /etc/ssl/certs (update-ca-certificates inside the /etc
+    overlay): the role's hosts, ports and files stay exactly what a real deployment gets."""
+    require_tools()
+    sb = Sandbox(tmp_path / "sandbox", hosts_file=mail_stack.hosts_file)
+    for login, full_name in users:
+        sb.add_user(login, full_name)
+    proc = sb.run(["sh", "-c", "mkdir -p /etc/mailstack-ca/no-hooks && cat > /etc/mailstack-ca/mailstack.crt && "
+                   "update-ca-certificates --localcertsdir /etc/mailstack-ca --hooksdir /etc/mailstack-ca/no-hooks"],
+                  input=Path(mail_stack.ca_path).read_text(), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return sb
+
+
+def converge(sb, extra_vars=None, check=False, diff=False):
+    extra = {"evolution_install": False}
+    extra.update(extra_vars or {})
+    return run_playbook(PLAY, extra, check=check, diff=diff, sandbox=sb, timeout=300)
+
+
+def managed_files_result(result):
+    """The managed_files task's result (the role's one module call)."""
+    found = [res for _name, res in result.task_results() if "changed_paths" in res]
+    assert len(found) == 1, result
+    return found[0]
+
+
+def probe(sb, login, uids=(), password=None, send=None, folders=()):
+    """Run eds_probe.py as `login`, in a fresh D-Bus session with that user's real environment."""
+    home = sb.run(["getent", "passwd", login]).stdout.split(":")[5]
+    request = {"uids": list(uids), "password": password, "send": send, "folders": list(folders)}
+    argv = ["runuser", "-u", login, "--", "env", "-i", "HOME=%s" % home, "USER=%s" % login, "LOGNAME=%s" % login,
+            "PATH=/usr/bin:/bin", "GSETTINGS_BACKEND=memory", "LANG=C.UTF-8",
+            "timeout", "90", "dbus-run-session", "--", SYSTEM_PYTHON, "-c", PROBE.read_text()]
+    proc = sb.run(argv, input=json.dumps(request), timeout=120)
+    assert proc.returncode == 0 and proc.stdout, "probe as %s failed (rc=%s): %s" % (login, proc.returncode,
+                                                                                     proc.stderr[-3000:])
+    return json.loads(proc.stdout)
+
+
+def tree_snapshot(root):
+    """{relative path: (mode, uid, gid, bytes)} of everything under a host directory."""
+    root = Path(root)
+    snapshot = {}
+    if not root.exists():
+        return snapshot
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            st = path.lstat()
+            data = path.read_bytes() if stat.S_ISREG(st.st_mode) else None
+            snapshot[str(path.relative_to(root))] = (st.st_mode, st.st_uid, st.st_gid, data)
+    return snapshot
+
+
+def user_file(sb, login, uid):
+    return sb.upper("/home/%s/%s/%s.source" % (login, SOURCES, uid))
+
+
+# Actions that run on the controller only; anything else in the role's run is a remote module execution.
+CONTROLLER_ACTIONS = {"ansible.builtin.validate_argument_spec", "validate_argument_spec", "ansible.builtin.assert",
+                      "assert", "ansible.builtin.set_fact", "set_fact", "ansible.builtin.include_vars",
+                      "include_vars", "ansible.builtin.import_tasks", "ansible.builtin.debug"}
+
+
+def remote_executions(result):
+    """Names of the role's tasks that ran a module on the host (not skipped, not controller-only)."""
+    return [name for name, res in result.task_results()
+            if name.startswith(TASK_PREFIX) and not res.get("skipped")
+            and res.get("action") not in CONTROLLER_ACTIONS]
