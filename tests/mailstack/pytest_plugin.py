@@ -1,8 +1,9 @@
 """pytest plugin: a session-scoped `mail_stack` fixture (fresh temp dir, its own instance).
 
 The instance comes from MAILSTACK_INSTANCE if set, else the first free one from 100 up, so a
-developer's stack on instance 0 (the CLI default) is never touched. Set MAILSTACK_KEEP=1 to keep
-the stack directory (logs) after the session.
+developer's stack on instance 0 (the CLI default) is never touched. MAILSTACK_DIR (with
+MAILSTACK_INSTANCE) reuses a stack you started yourself and leaves it running afterwards.
+MAILSTACK_KEEP=1 keeps the temp directory (logs) after the session.
 """
 
 from __future__ import annotations
@@ -24,15 +25,18 @@ def mail_stack():
         claim(instance)
     else:
         instance = claim_free_instance()
-    workdir = tempfile.mkdtemp(prefix="mailstack-%d-" % instance)
+    own_dir = not os.environ.get("MAILSTACK_DIR")
+    workdir = tempfile.mkdtemp(prefix="mailstack-%d-" % instance) if own_dir else os.environ["MAILSTACK_DIR"]
     stack = MailStack(workdir, instance)
+    reused = not own_dir and stack.is_running()
     try:
         stack.start()
         yield stack
     finally:
         try:
-            stack.stop()
+            if not reused:
+                stack.stop()
         finally:
             release(instance)
-            if not os.environ.get("MAILSTACK_KEEP"):
+            if own_dir and not os.environ.get("MAILSTACK_KEEP"):
                 shutil.rmtree(workdir, ignore_errors=True)

@@ -339,16 +339,22 @@ class MailStack:
             raise MailStackError(
                 "instance %d is already running from %s; stop it (python3 tests/mailstack stop --dir %s "
                 "--instance %d) or pick another --instance" % (self.instance, other, other, self.instance))
-        sockets = procs.listening_sockets()
         problems = []
+        sockets = procs.listening_sockets()
         for ip, port in self._bindings():
-            for addr, bport, inode in procs.blockers(ip, port, sockets):
-                owner = procs.socket_owner(inode)
+            error = _bind_error(ip, port)
+            if not error:
+                continue
+            holders = [(addr, bport, procs.socket_owner(inode))
+                       for addr, bport, inode in procs.blockers(ip, port, sockets)]
+            if not holders:
+                problems.append("port %d: cannot bind %s:%d: %s" % (port, ip, port, error))
+            for addr, bport, owner in holders:
                 hint = ""
-                if "dovecot" in owner or "postfix" in owner or "master" in owner:
+                if any(name in owner for name in ("dovecot", "postfix", "master")):
                     hint = (" - this looks like the distribution's own mail server, started by the package "
                             "install; stop it (doveadm stop / postfix stop) or install with a policy-rc.d that "
-                            "exits 101")
+                            "exits 101 (tests/tools/apt-install does)")
                 problems.append("port %d: %s:%d is already taken by %s%s" % (port, addr, bport, owner, hint))
         if problems:
             raise MailStackError("cannot start the mail stack (instance %d):\n  %s" % (
@@ -559,3 +565,17 @@ class MailStack:
                     survivors, busy))
             return {"stopped": before, "seconds": round(time.monotonic() - t0, 3)}
 
+
+def _bind_error(ip: str, port: int) -> str:
+    """Why ip:port cannot be bound right now ('' if it can): the kernel is the judge of conflicts
+    (a wildcard listener blocks us, an IPv6-only one does not)."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # As the daemons do: connections of an earlier run in TIME_WAIT must not count as "taken".
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        probe.bind((ip, port))
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    finally:
+        probe.close()
+    return ""

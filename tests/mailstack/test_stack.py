@@ -320,6 +320,7 @@ def spare_instance():
 def test_taken_port_is_named(spare_instance, tmp_path):
     stack = MailStack(tmp_path / "s", spare_instance)
     squatter = socket.socket()
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # an earlier test's TIME_WAIT is no squatter
     squatter.bind((stack.imap_host_ip, stack.ports["imaps"]))
     squatter.listen()
     try:
@@ -329,6 +330,26 @@ def test_taken_port_is_named(spare_instance, tmp_path):
         assert stack.processes() == []
     finally:
         squatter.close()
+
+
+def test_failed_start_leaves_nothing_behind(spare_instance, monkeypatch):
+    workdir = Path(tempfile.mkdtemp(prefix="mailstack-f-"))
+    stack = MailStack(workdir, spare_instance)
+
+    def broken_warm_up(deadline):
+        raise OSError("simulated failure after the daemons started")
+
+    monkeypatch.setattr(stack, "_warm_up", broken_warm_up)
+    try:
+        with pytest.raises(MailStackError, match="everything stopped again: simulated failure"):
+            stack.start()
+        assert stack.processes() == []
+        assert not stack.is_running()
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((stack.imap_host_ip, stack.ports["imaps"]), timeout=TIMEOUT)
+    finally:
+        stack.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def test_stop_leaves_no_process_and_frees_ports(spare_instance):
