@@ -6,6 +6,7 @@ for exactly what the roles configure; this package never restates them.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from pathlib import Path
 
@@ -24,7 +25,8 @@ def _load_model():
     return module
 
 
-def documented() -> dict:
+@functools.cache
+def _documented() -> dict:
     """Names and ports of the documented servers, from the account model."""
     model = _load_model()
     doc, ports = model.DOCUMENTED, model.PORTS
@@ -38,6 +40,11 @@ def documented() -> dict:
         "pop3_port": ports[_POP3_STARTTLS],
         "smtp_port": doc["smtp_port"],
     }
+
+
+def documented() -> dict:
+    """Names and ports of the documented servers, from the account model (a fresh copy each call)."""
+    return dict(_documented())
 
 
 # Offsets inside an instance's 127.X.Y.0/24 block. Never .1: Dovecot treats a client whose IP
