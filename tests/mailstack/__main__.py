@@ -1,4 +1,7 @@
-"""CLI: python3 tests/mailstack start|stop|status [--dir DIR] [--instance N]; prints JSON."""
+"""CLI: python3 tests/mailstack start|stop|status|list [--dir DIR] [--instance N]; prints JSON.
+
+`list` shows every registered stack (instance, dir, running); `prune` stops stacks left behind by
+test sessions that died (never one started from this CLI)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "mailstack"
 
-from mailstack.stack import MailStack, MailStackError
+from mailstack.claims import prune_orphans
+from mailstack.stack import MailStack, MailStackError, registered_stacks
 
 
 def default_dir(instance: int) -> Path:
@@ -22,10 +26,16 @@ def default_dir(instance: int) -> Path:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python3 tests/mailstack", description=__doc__)
-    parser.add_argument("action", choices=("start", "stop", "status"))
+    parser.add_argument("action", choices=("start", "stop", "status", "list", "prune"))
     parser.add_argument("--dir", type=Path, help="stack directory (default /tmp/mail_clients-stack-<N>)")
     parser.add_argument("--instance", type=int, default=0, help="address block 127.X.Y (default 0)")
     args = parser.parse_args(argv)
+    if args.action == "list":
+        print(json.dumps(registered_stacks(), indent=2))
+        return 0
+    if args.action == "prune":
+        print(json.dumps({"pruned": prune_orphans()}))
+        return 0
     stack = MailStack(args.dir or default_dir(args.instance), args.instance)
     try:
         if args.action == "start":

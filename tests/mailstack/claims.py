@@ -48,10 +48,32 @@ def release(instance: int) -> None:
         path.unlink(missing_ok=True)
 
 
+def prune_orphans() -> list[int]:
+    """Stop stacks whose claiming test session died without stopping them (e.g. killed pytest).
+    Only claimed instances are touched: a stack started from the CLI is never claimed."""
+    from .stack import MailStack, _registry_dir, registered_workdir
+
+    pruned = []
+    for path in _registry_dir().glob("*.claim"):
+        holder = procs.read_pidfile(path)
+        if holder and procs.alive(holder):
+            continue
+        instance = int(path.stem)
+        workdir = registered_workdir(instance)
+        if workdir:
+            with contextlib.suppress(Exception):
+                MailStack(workdir, instance).stop()
+                pruned.append(instance)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    return pruned
+
+
 def claim_free_instance(first: int = 100, last: int = 999) -> int:
     """Claim and return the first instance in [first, last] that is free in every sense."""
     from .stack import MailStack, registered_workdir
 
+    prune_orphans()
     for instance in range(first, last + 1):
         other = registered_workdir(instance)
         if other and MailStack(other, instance).is_running():

@@ -20,12 +20,13 @@ from .stack import MailStack
 
 @pytest.fixture(scope="session")
 def mail_stack():
+    own_dir = not os.environ.get("MAILSTACK_DIR")
     if os.environ.get("MAILSTACK_INSTANCE"):
         instance = int(os.environ["MAILSTACK_INSTANCE"])
-        claim(instance)
+        if own_dir:  # a claim marks the stack as this session's: prune_orphans() may stop it later
+            claim(instance)
     else:
         instance = claim_free_instance()
-    own_dir = not os.environ.get("MAILSTACK_DIR")
     workdir = tempfile.mkdtemp(prefix="mailstack-%d-" % instance) if own_dir else os.environ["MAILSTACK_DIR"]
     stack = MailStack(workdir, instance)
     reused = not own_dir and stack.is_running()

@@ -79,6 +79,18 @@ def registered_workdir(instance: int) -> Path | None:
         return None
 
 
+def registered_stacks() -> list[dict]:
+    """Every stack this machine has a registry entry for, with whether it is running."""
+    found = []
+    for path in sorted(_registry_dir().glob("*.json"), key=lambda p: int(p.stem)):
+        instance = int(path.stem)
+        workdir = registered_workdir(instance)
+        if workdir:
+            found.append({"instance": instance, "workdir": str(workdir),
+                          "running": MailStack(workdir, instance).is_running()})
+    return found
+
+
 class MailStack:
     def __init__(self, workdir: str | Path, instance: int = 0):
         self.workdir = Path(workdir).resolve()
