@@ -42,9 +42,10 @@ NEGATIVE_DOCS = {
     "untrusted": "same ports: leaf for the real names from a second CA clients are not given; the chain "
                  "includes that root -> 'self-signed certificate in certificate chain' (verify code 19)",
     "auth_before_tls": "IMAP 143 advertises AUTH=PLAIN/LOGIN (and STARTTLS) before TLS, POP3 110 likewise, "
-                       "SMTP 25 offers AUTH before STARTTLS; good cert on 993/995 and after STARTTLS",
-    "no_starttls": "IMAP 143, POP3 110 and SMTP 25 without STARTTLS/STLS (and plaintext AUTH offered); "
-                   "no 993/995",
+                       "SMTP 25 offers AUTH before STARTTLS; plaintext logins succeed; good cert on 993/995 "
+                       "and after STARTTLS",
+    "no_starttls": "IMAP 143, POP3 110 and SMTP 25 without STARTTLS/STLS; plaintext AUTH offered and "
+                   "succeeds; nothing on 993/995",
     "blackhole": "IMAP 143/993, POP3 110/995, SMTP 25 accept the TCP connection and never send a byte",
     "closed": "nothing listens on this address (connection refused on every port)",
 }
