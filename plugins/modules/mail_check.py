@@ -144,6 +144,7 @@ attributes:
     description: The module only reads; it runs the same checks in check mode.
   diff_mode:
     support: none
+    description: Nothing is changed, so there is nothing to show.
 notes:
   - Runs on the managed host with the Python standard library. When C(cryptography) is installed it is used to
     describe certificates that failed verification if the standard library cannot.

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark (not a test): mail_check against the tools people would use instead.
 
 Starts its own test mail stack, then, interleaved, N times each (median and min reported):
@@ -16,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests"))
 import conftest  # noqa: E402  (puts the collection on sys.path, like pytest does)
 from mailstack import settings  # noqa: E402
+from mailstack.claims import claim, claim_free_instance, release  # noqa: E402
 from mailstack.stack import MailStack  # noqa: E402
 
 from ansible_collections.middlebury.mail_clients.plugins.module_utils import account_model  # noqa: E402
@@ -116,7 +117,7 @@ def measure(label_fns, runs):
     samples = {label: [] for label in label_fns}
     for fn in label_fns.values():
         fn()  # warm-up (first login spawns Dovecot processes, caches fill)
-    for _ in range(runs):
+    for _round in range(runs):
         for label, fn in label_fns.items():
             samples[label].append(fn() * 1000.0)
     return {label: {"median": round(statistics.median(v), 1), "min": round(min(v), 1), "runs": len(v)}
@@ -130,7 +131,7 @@ def scenario(stack, ips, runs, work, name):
     full_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": full}))
     # The slowest endpoint, from module runs' own per-endpoint timings.
     totals = {}
-    for _ in range(3):
+    for _attempt in range(3):
         _wall, out = run_module(full_file)
         for ep in out["endpoints"]:
             totals.setdefault(ep["name"], []).append(ep["timings_ms"]["total"])
@@ -195,7 +196,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--rtt", type=float, default=20.0, help="emulated round-trip time in ms (0: skip)")
-    parser.add_argument("--instance", type=int, default=int(os.environ.get("BENCH_INSTANCE", 77)))
+    parser.add_argument("--instance", type=int, help="stack address block (default: the first free one)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     if args.runs < 5:
@@ -203,33 +204,45 @@ def main(argv=None):
     for tool in ("check_imap", "check_pop", "check_smtp"):
         if not (PLUGINS / tool).exists():
             parser.error("%s missing: apt-get install monitoring-plugins-basic (tests/apt/mail_check.txt)" % tool)
+    if args.instance is None:
+        args.instance = claim_free_instance()
+    elif not claim(args.instance):
+        parser.error("stack instance %d is in use" % args.instance)
     work = Path(tempfile.mkdtemp(prefix="mc-bench-"))
     work.chmod(0o755)  # Dovecot and Postfix users must be able to enter the stack directory
     stack = MailStack(work / "stack", args.instance)
-    stack.start()
-    out = {"python": sys.version.split()[0], "load_before": os.getloadavg(), "runs": args.runs, "scenarios": []}
     try:
-        direct = {"imap": stack.imap_host_ip, "pop3": stack.imap_host_ip, "smtp": stack.smtp_host_ip}
-        res = scenario(stack, direct, args.runs, work, "loopback")
-        res["ratios"] = ratios(res)
-        report(res)
-        out["scenarios"].append(res)
-        if args.rtt > 0:
-            relay_ip = settings.address(args.instance, RELAY_OFFSET)
+        stack.start()
+        return _run(args, stack, work)
+    finally:
+        stack.stop()
+        release(args.instance)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run(args, stack, work):
+    out = {"python": sys.version.split()[0], "load_before": os.getloadavg(), "runs": args.runs, "scenarios": []}
+    direct = {"imap": stack.imap_host_ip, "pop3": stack.imap_host_ip, "smtp": stack.smtp_host_ip}
+    runs = [("loopback", direct, None)]
+    if args.rtt > 0:
+        relay_ip = settings.address(args.instance, RELAY_OFFSET)
+        runs.append(("%.0f ms RTT" % args.rtt, dict.fromkeys(direct, relay_ip), relay_ip))
+    for name, ips, relay_ip in runs:
+        relay = None
+        if relay_ip:
             ports = stack.ports
             routes = {ports[k]: (stack.imap_host_ip if k.startswith(("imap", "pop3")) else stack.smtp_host_ip,
                                  ports[k]) for k in ("imaps", "imap", "pop3s", "smtp")}
             relay = start_relay(relay_ip, routes, args.rtt)
-            try:
-                res = scenario(stack, dict.fromkeys(direct, relay_ip), args.runs, work, "%.0f ms RTT" % args.rtt)
-            finally:
+        try:
+            res = scenario(stack, ips, args.runs, work, name)
+        finally:
+            if relay is not None:
                 relay.terminate()
                 relay.wait(10)
-            res["ratios"] = ratios(res)
-            report(res)
-            out["scenarios"].append(res)
-    finally:
-        stack.stop()
+        res["ratios"] = ratios(res)
+        report(res)
+        out["scenarios"].append(res)
     out["load_after"] = os.getloadavg()
     print("\nload average before/after: %s / %s (2 cores shared with other work: compare ratios, not absolutes)"
           % (tuple(round(x, 2) for x in out["load_before"]), tuple(round(x, 2) for x in out["load_after"])))

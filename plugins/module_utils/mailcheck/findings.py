@@ -96,8 +96,9 @@ def _timeout(ctx):
                        "(port 25 is often blocked by internet providers and cloud networks) or the server is "
                        "down." % where)
     if phase == "dns":
-        return finding("dns_timeout", "fail", "dns", "No DNS answer for %s in time. Check this machine's DNS "
-                                                      "servers and network connection." % ctx["host"])
+        return finding("dns_timeout", "fail", "dns",
+                       "No DNS answer for %s in time. Check this machine's DNS servers and network "
+                       "connection." % ctx["host"])
     if phase == "auth":
         return finding("auth_timeout", "fail", "timeout",
                        "%s did not answer the login in time. Servers delay the answer to a wrong password by a "
@@ -145,8 +146,8 @@ def classify(exc, ctx):
         return _tls_protocol(exc, ctx)
     if isinstance(exc, ProtocolError):
         return finding("protocol_error", "fail", "protocol",
-                       "%s:%s did not behave like a %s server: %s." % (ctx["host"], ctx["port"],
-                                                                      ctx["protocol"].upper(), exc),
+                       "%s:%s did not behave like a %s server: %s." % (
+                           ctx["host"], ctx["port"], ctx["protocol"].upper(), exc),
                        reply=exc.reply)
     if isinstance(exc, OSError):
         return finding("network_error", "fail", "network",

@@ -36,31 +36,35 @@ def module_results(mail_stack, control_user):
     user, password = next(iter(stack.users.items()))
     good = base(stack)
     tasks = [
-        task("documented", **good),
-        task("documented_login", username=control_user[0], password=control_user[1], **good),
+        task("documented", good),
+        task("documented_login", good, username=control_user[0], password=control_user[1]),
         # Dovecot answers a wrong password only after auth_failure_delay (2 s), and its per-IP auth
         # penalty doubles that after earlier failures from 127.0.0.1 (up to 15 s): give it room.
-        task("wrong_password", username=user, password=password + "-wrong", report_only=True,
-             **dict(good, timeout=17, deadline=20)),
-        task("ipv4_only", ip_version="4", **good),
-        task("ipv6_only", ip_version="6", report_only=True, **good),
-        task("account_two", account={}, endpoint_set="account", **good),
-        task("expired", report_only=True, **base(stack, "expired")),
-        task("wrong_name", report_only=True, **base(stack, "wrong_name")),
-        task("untrusted", report_only=True, **base(stack, "untrusted")),
-        task("auth_before_tls", report_only=True, endpoints=starttls_endpoints(stack, "auth_before_tls"),
-             **base(stack, "auth_before_tls")),
-        task("no_starttls", report_only=True, endpoints=starttls_endpoints(stack, "no_starttls"),
-             **base(stack, "no_starttls")),
-        task("closed_port", report_only=True, **dict(base(stack), endpoints=[
+        task("wrong_password", good, username=user, password=password + "-wrong", report_only=True,
+             timeout=17, deadline=20),
+        task("ipv4_only", good, ip_version="4"),
+        task("ipv6_only", good, ip_version="6", report_only=True),
+        task("both_families", good, ip_version="both", report_only=True),
+        task("account_two", good, account={}, endpoint_set="account"),
+        # The stand-ins' certificates are valid for about a year: thresholds above that must fire.
+        task("expiry_warning", good, days_warning=5000),
+        task("expiry_critical", good, days_warning=6000, days_critical=5000, report_only=True),
+        task("expired", base(stack, "expired"), report_only=True),
+        task("wrong_name", base(stack, "wrong_name"), report_only=True),
+        task("untrusted", base(stack, "untrusted"), report_only=True),
+        task("auth_before_tls", base(stack, "auth_before_tls"), report_only=True,
+             endpoints=starttls_endpoints(stack, "auth_before_tls")),
+        task("no_starttls", base(stack, "no_starttls"), report_only=True,
+             endpoints=starttls_endpoints(stack, "no_starttls")),
+        task("closed_port", good, report_only=True, endpoints=[
             {"name": "closed", "protocol": "imap", "host": host_of("imap"), "port": stack.closed_port,
-             "security": "ssl"}])),
-        task("closed_host", report_only=True, **base(stack, "closed")),
-        task("blackhole", report_only=True, **base(stack, "blackhole")),
-        task("unresolvable", report_only=True, **dict(base(stack), connect_to={}, endpoints=[
+             "security": "ssl"}]),
+        task("closed_host", base(stack, "closed"), report_only=True),
+        task("blackhole", base(stack, "blackhole"), report_only=True),
+        task("unresolvable", good, report_only=True, connect_to={}, endpoints=[
             {"name": "nowhere", "protocol": "imap", "host": "mail-check-test.invalid", "port": 993,
-             "security": "ssl"}])),
-        task("fails_task", **base(stack, "closed")),
+             "security": "ssl"}]),
+        task("fails_task", base(stack, "closed")),
     ]
     play = [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
     result = run_playbook(play, check=True, timeout=300)

@@ -30,8 +30,13 @@ def starttls_endpoints(stack, variant):
              "security": "starttls"} for proto in ("imap", "pop3", "smtp")]
 
 
-def task(name, **args):
-    return {"name": name, MODULE: args, "register": name, "ignore_errors": True}
+def task(name, *bases, **args):
+    """A mail_check task registered as ``name``: option dicts merged left to right, then keywords."""
+    merged = {}
+    for part in bases:
+        merged.update(part)
+    merged.update(args)
+    return {"name": name, MODULE: merged, "register": name, "ignore_errors": True}
 
 
 def base(stack, variant=None):

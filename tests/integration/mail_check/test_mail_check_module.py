@@ -113,6 +113,22 @@ def test_ip_version(module_results):
         assert ep["error_class"] == "dns" and _codes(ep) == ["dns_no_family"]
 
 
+def test_both_families_give_one_result_each(module_results):
+    eps = module_results["both_families"]["endpoints"]
+    assert [(ep["name"], ep["ip_version"]) for ep in eps] == [(n, f) for n in DOCUMENTED for f in ("4", "6")]
+    assert all(ep["status"] == "pass" for ep in eps if ep["ip_version"] == "4")
+    assert all(ep["error_class"] == "dns" for ep in eps if ep["ip_version"] == "6")
+    assert module_results["both_families"]["summary"]["failed_endpoints"] == [n + "/IPv6" for n in DOCUMENTED]
+
+
+def test_expiry_thresholds_against_the_real_certificates(module_results):
+    warned = module_results["expiry_warning"]
+    assert not warned.get("failed") and warned["summary"]["status"] == "warn"
+    assert all(_codes(ep) == ["cert_expiry_warning"] for ep in warned["endpoints"])
+    for ep in module_results["expiry_critical"]["endpoints"]:
+        assert ep["error_class"] == "cert_expiry" and _codes(ep) == ["cert_expiry_critical"]
+
+
 def test_account_description_gives_the_clients_endpoints(module_results):
     names = [ep["name"] for ep in module_results["account_two"]["endpoints"]]
     assert names == [ep["name"] for ep in account_model.account_endpoints(account_model.normalize_account())]

@@ -47,7 +47,7 @@ def _run(stack, tasks):
 def test_credentials_never_sent_when_tls_verification_fails(mail_stack, proof_user, control_user):
     stack = mail_stack
     login, password = proof_user
-    tasks = [task(case, username=login, password=password, report_only=True, **base(stack, case))
+    tasks = [task(case, base(stack, case), username=login, password=password, report_only=True)
              for case in BAD_TLS]
     result, (dove_at, post_at) = _run(stack, tasks)
     found = dict(result.task_results())
@@ -74,7 +74,7 @@ def test_credentials_never_sent_when_tls_verification_fails(mail_stack, proof_us
 def test_control_a_login_over_good_tls_does_show_in_both_logs(mail_stack, control_user):
     stack = mail_stack
     login, password = control_user
-    result, (dove_at, post_at) = _run(stack, [task("good", username=login, password=password, **base(stack))])
+    result, (dove_at, post_at) = _run(stack, [task("good", base(stack), username=login, password=password)])
     assert not dict(result.task_results())["good"].get("failed"), result
     postfix = _wait_for(stack.postfix_log, post_at, r" auth=1", 1)
     dovecot = _since(stack.dovecot_log, dove_at)
