@@ -346,6 +346,16 @@ class MailStack:
                 out.extend((neg["host_ip"], port) for port in neg["ports"].values())
         return out
 
+    def _check_workdir_instance(self) -> None:
+        """Refuse a workdir that holds a running stack of another instance (its files would be wiped)."""
+        try:
+            recorded = json.loads((self.workdir / "state.json").read_text())["instance"]
+        except (OSError, ValueError, KeyError):
+            recorded = None
+        if recorded not in (None, self.instance) and MailStack(self.workdir, recorded).is_running():
+            raise MailStackError("%s holds a running stack of instance %s; stop it first or use another --dir" % (
+                self.workdir, recorded))
+
     def _preflight(self) -> None:
         other = registered_workdir(self.instance)
         if other and other != self.workdir and MailStack(other, self.instance).is_running():
@@ -514,6 +524,7 @@ class MailStack:
         with instance_lock(self.instance):
             if self.is_running():
                 return self.status()
+            self._check_workdir_instance()
             if any(self._master_pids().values()) and self.processes():
                 self._kill_all()  # a half-dead earlier run of this workdir: clear it, then start clean
             self._preflight()

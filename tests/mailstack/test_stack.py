@@ -310,6 +310,12 @@ def test_second_start_same_instance_other_dir_fails_cleanly(mail_stack, tmp_path
     assert mail_stack.is_running()
 
 
+def test_other_instance_in_running_dir_is_refused(mail_stack):
+    with pytest.raises(MailStackError, match="holds a running stack of instance %d" % mail_stack.instance):
+        MailStack(mail_stack.workdir, mail_stack.instance + 5000).start()
+    assert mail_stack.is_running()
+
+
 @pytest.fixture
 def spare_instance():
     instance = claim_free_instance(first=1000, last=1999)
