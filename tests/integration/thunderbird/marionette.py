@@ -81,6 +81,7 @@ class Marionette:
 
     def script(self, source, args=(), timeout=30):
         """Run a chrome-context function body; its return value comes back as JSON."""
+        self.command("WebDriver:SetTimeouts", {"script": timeout * 1000})
         result = self.command("WebDriver:ExecuteScript",
                               {"script": source, "args": list(args), "scriptTimeout": timeout * 1000},
                               timeout=timeout + 5)
@@ -88,6 +89,7 @@ class Marionette:
 
     def async_script(self, source, args=(), timeout=30):
         """Like script(), but the body ends by calling ``arguments[arguments.length - 1](value)``."""
+        self.command("WebDriver:SetTimeouts", {"script": timeout * 1000})
         result = self.command("WebDriver:ExecuteAsyncScript",
                               {"script": source, "args": list(args), "scriptTimeout": timeout * 1000},
                               timeout=timeout + 5)

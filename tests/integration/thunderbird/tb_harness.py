@@ -33,6 +33,10 @@ TEST_PREFS = {
     "mail.spotlight.firstRunDone": True,
     "mail.winsearch.firstRunDone": True,
     "app.update.disabledForTesting": True,
+    # Start offline: a server with login_at_startup would otherwise open a password prompt, which
+    # blocks the headless session. Tests that talk to the mail stack go online themselves after
+    # handing Thunderbird the password in memory.
+    "offline.startup_state": 3,
 }
 
 # Everything the tests look at, read through Thunderbird's own account manager.
@@ -41,7 +45,7 @@ const {MailServices} = ChromeUtils.importESModule("resource:///modules/MailServi
 const am = MailServices.accounts;
 const accounts = am.accounts.map(a => {
   const s = a.incomingServer;
-  return {key: a.key, server: s.key, type: s.type, host: s.hostName, port: s.port,
+  return {key: a.key, server: s.key, type: s.type, host: s.hostname, port: s.port,
           socketType: s.socketType, authMethod: s.authMethod, username: s.username,
           prettyName: s.prettyName,
           identities: a.identities.map(i => ({key: i.key, email: i.email, fullName: i.fullName,
@@ -62,7 +66,8 @@ for (const name of arguments[0]) {
   prefs[name] = {value: value, locked: Services.prefs.prefIsLocked(name),
                  user: Services.prefs.prefHasUserValue(name)};
 }
-return {accounts: accounts, smtp: smtp,
+const smtpKeys = Services.prefs.getCharPref("mail.smtpservers", "");
+return {accounts: accounts, smtp: smtp, smtpKeys: smtpKeys,
         defaultAccount: am.defaultAccount ? am.defaultAccount.key : null,
         policies: Services.policies.status, prefs: prefs};
 """
@@ -165,4 +170,51 @@ def read_accounts(prefs=()):
     """A probe_fn returning accounts, SMTP servers, default account and the named prefs."""
     def _probe(client):
         return client.script(ACCOUNTS_SCRIPT, args=[list(prefs)])
+    return _probe
+
+
+# Hands Thunderbird the password in memory only (never the login store), goes online and asks the
+# IMAP and SMTP servers of one account to verify the login; returns both nsresult codes.
+LOGIN_SCRIPT = r"""
+const [accountKey, password, done] = arguments;
+const {MailServices} = ChromeUtils.importESModule("resource:///modules/MailServices.sys.mjs");
+const {setTimeout} = ChromeUtils.importESModule("resource://gre/modules/Timer.sys.mjs");
+const account = MailServices.accounts.getAccount(accountKey);
+const imap = account.incomingServer;
+const smtp = MailServices.outgoingServer.getServerByKey(account.defaultIdentity.smtpServerKey);
+imap.password = password;
+smtp.password = password;
+Services.io.offline = false;
+const result = {};
+function verifyImap(next) {
+  const listener = {
+    OnStartRunningUrl() {},
+    OnStopRunningUrl(url, status) { result.imap = status; next(); },
+    QueryInterface: ChromeUtils.generateQI(["nsIUrlListener"]),
+  };
+  imap.verifyLogon(listener, null);
+}
+// nsISmtpServer.verifyLogon of Thunderbird 153 reports success only on `onready`, which the SMTP
+// client emits after DATA, never after a bare login: drive Thunderbird's own SmtpClient on the
+// role-configured server instead and take `onidle` (authenticated, ready for MAIL FROM).
+function verifySmtp(next) {
+  const {SmtpClient} = ChromeUtils.importESModule("resource:///modules/SmtpClient.sys.mjs");
+  try {
+    const client = new SmtpClient(smtp.wrappedJSObject || smtp);
+    client.onidle = () => { result.smtp = 0; client.close(); next(); };
+    client.onerror = (status, message) => { result.smtp = status; result.smtpError = String(message); next(); };
+    client.connect();
+  } catch (e) {
+    result.smtpError = String(e);
+    next();
+  }
+}
+verifyImap(() => verifySmtp(() => done(result)));
+setTimeout(() => { result.timedOut = true; done(result); }, 25000);
+"""
+
+
+def verify_logins(account_key, password):
+    def _probe(client):
+        return client.async_script(LOGIN_SCRIPT, args=[account_key, password], timeout=40)
     return _probe

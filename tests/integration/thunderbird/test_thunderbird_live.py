@@ -1,0 +1,208 @@
+"""Debian's Thunderbird, headless, configured only by the role: what it shows, and that it logs in over TLS.
+
+Each run starts Thunderbird as a sandbox login with a fresh (or test-seeded) profile under a
+timeout, reads the account through Thunderbird's own account manager over Marionette, and
+quits it. The real host names resolve to the test mail stack through the sandbox's /etc/hosts;
+the stack's CA is trusted through the role's own thunderbird_ca_certificates option.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+import tb_harness as tb
+from conftest import KEYS, ROLE_CONSTANTS, TbSandbox, converge
+from tb_harness import pref_line
+
+from ansible_collections.middlebury.mail_clients.plugins.module_utils.account_model import normalize_account
+
+pytestmark = pytest.mark.skipif(False, reason="never skipped: a missing Thunderbird must fail")
+
+MODEL = normalize_account({}, [])
+SOCKET = ROLE_CONSTANTS["__thunderbird_socket_type"]
+AUTH = ROLE_CONSTANTS["__thunderbird_auth_method"]
+HOSTILE = ["O'Brien", 'Zoë "Z" Ångström', "`id`", "$(id)", "a;b", "back\\slash"]
+S = "mail.server.%s." % KEYS["server"]
+O = "mail.smtpserver.%s." % KEYS["smtp"]  # noqa: E741 - Thunderbird's own prefix letter
+LOCKED_SERVER_PREFS = [S + "hostname", S + "port", S + "socketType", S + "authMethod",
+                       O + "hostname", O + "port", O + "try_ssl", O + "authMethod"]
+PREFS = ["signon.rememberSignons", "mail.accountmanager.accounts", "mail.accountmanager.defaultaccount",
+         *LOCKED_SERVER_PREFS]
+CA_IN_SANDBOX = "/etc/ssl/mailstack-test-ca.pem"
+# A GECOS name with a quote and non-ASCII letters: lab mode takes the full name from there.
+LAB_GECOS = "Zoë O'Doe"
+
+@pytest.fixture(scope="module", autouse=True)
+def _thunderbird_installed():
+    assert shutil.which("thunderbird"), "Debian's thunderbird package is required (tests/apt/thunderbird.txt)"
+
+def ours(result):
+    matches = [a for a in result["accounts"] if a["key"] == KEYS["account"]]
+    assert len(matches) == 1, result["accounts"]
+    return matches[0]
+
+def our_smtp(result):
+    matches = [s for s in result["smtp"] if s["key"] == KEYS["smtp"]]
+    assert len(matches) == 1, result["smtp"]
+    return matches[0]
+
+def assert_documented_servers(result, username):
+    account = ours(result)
+    assert account["type"] == MODEL["incoming"]["protocol"]
+    assert account["host"] == MODEL["incoming"]["host"]
+    assert account["port"] == MODEL["incoming"]["port"]
+    assert account["socketType"] == SOCKET[MODEL["incoming"]["security"]]
+    assert account["authMethod"] == AUTH[MODEL["auth"]]
+    assert account["username"] == username
+    smtp = our_smtp(result)
+    assert (smtp["host"], smtp["port"]) == (MODEL["smtp"]["host"], MODEL["smtp"]["port"])
+    assert smtp["socketType"] == SOCKET[MODEL["smtp"]["security"]]
+    assert smtp["authMethod"] == AUTH[MODEL["auth"]]
+    assert smtp["username"] == username
+    assert account["identities"][0]["smtpServerKey"] == KEYS["smtp"]
+    signon = result["prefs"]["signon.rememberSignons"]
+    assert signon == {"value": False, "locked": True, "user": False}
+    assert result["policies"] == 1, "policies.json was not applied"
+
+@pytest.fixture(scope="module")
+def lab_box(tmp_path_factory, mail_stack):
+    sb = TbSandbox(tmp_path_factory.mktemp("tb-lab"), hosts_file=mail_stack.hosts_file)
+    ca = sb.upper(CA_IN_SANDBOX)
+    ca.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(mail_stack.ca_path, ca)
+    ca.chmod(0o644)
+    result = converge(sb, {"thunderbird_ca_certificates": [CA_IN_SANDBOX]})
+    assert result.rc == 0, result
+    return sb
+
+def test_lab_login_fresh_profile_shows_the_account_and_logs_in_over_tls(lab_box, mail_stack):
+    login = "jdoe"
+    assert login in mail_stack.users
+    lab_box.add_user(login, LAB_GECOS)
+    profile = tb.make_profile(lab_box, login, "fresh")
+    dovecot_mark = mail_stack.dovecot_log.stat().st_size
+    postfix_mark = mail_stack.postfix_log.stat().st_size
+
+    def probe(client):
+        return tb.read_accounts(PREFS)(client), tb.verify_logins(KEYS["account"], mail_stack.users[login])(client)
+
+    (accounts, logins), _log = tb.probe(lab_box, login, profile, probe)
+    assert_documented_servers(accounts, login)
+    identity = ours(accounts)["identities"][0]
+    assert identity["email"] == "%s@%s" % (login, MODEL["mail_domain"])
+    assert identity["fullName"] == LAB_GECOS
+    assert ours(accounts)["prettyName"] == MODEL["display_name"]
+    assert accounts["defaultAccount"] == KEYS["account"]
+    # Lab machines: server, port, TLS mode and authentication are locked.
+    assert all(accounts["prefs"][name]["locked"] for name in LOCKED_SERVER_PREFS), accounts["prefs"]
+
+    assert logins == {"imap": 0, "smtp": 0}, logins
+    dovecot = mail_stack.dovecot_log.read_text(errors="replace")[dovecot_mark:]
+    assert re.search(r"imap-login: .*Login: user=<%s>, method=PLAIN, .*lip=%s, .*TLS" % (
+        login, re.escape(mail_stack.imap_host_ip)), dovecot), dovecot[-3000:]
+    postfix = mail_stack.postfix_log.read_text(errors="replace")[postfix_mark:]
+    assert re.search(r"disconnect from .* starttls=1 auth=1", postfix), postfix[-3000:]
+    assert not re.search(r"auth=0/1|authentication failed", postfix), postfix[-3000:]
+
+    # Nothing was saved: no password in the profile.
+    upper = lab_box.upper(profile)
+    saved = upper / "logins.json"
+    assert not saved.exists() or not json.loads(saved.read_text()).get("logins")
+    assert mail_stack.users[login] not in (upper / "prefs.js").read_text()
+
+def test_restart_does_not_add_the_account_twice(lab_box):
+    login = "asmith"
+    lab_box.add_user(login, "Anna Smith")
+    profile = tb.make_profile(lab_box, login, "restart")
+    first, _log = tb.probe(lab_box, login, profile, tb.read_accounts(PREFS))
+    second, _log = tb.probe(lab_box, login, profile, tb.read_accounts(PREFS))
+    assert [a["key"] for a in first["accounts"]] == [a["key"] for a in second["accounts"]]
+    assert [s["key"] for s in second["smtp"]] == [KEYS["smtp"]]
+    ours(second)
+    assert_documented_servers(second, login)
+
+def _seeded_prefs():
+    """Two accounts of the user's own (IMAP and POP3), one SMTP server, the second account default."""
+    prefs = {
+        "mail.accountmanager.accounts": "account1,account2",
+        "mail.accountmanager.defaultaccount": "account2",
+        "mail.account.account1.server": "server1", "mail.account.account1.identities": "id1",
+        "mail.account.account2.server": "server2", "mail.account.account2.identities": "id2",
+        "mail.account.lastKey": 2,
+        "mail.server.server1.type": "imap", "mail.server.server1.hostname": "imap.example.org",
+        "mail.server.server1.userName": "own1", "mail.server.server1.port": 993,
+        "mail.server.server1.socketType": 3, "mail.server.server1.login_at_startup": False,
+        "mail.server.server2.type": "pop3", "mail.server.server2.hostname": "pop.example.net",
+        "mail.server.server2.userName": "own2", "mail.server.server2.port": 995,
+        "mail.server.server2.socketType": 3, "mail.server.server2.login_at_startup": False,
+        "mail.identity.id1.useremail": "own1@example.org", "mail.identity.id1.fullName": "Own One",
+        "mail.identity.id1.smtpServer": "smtp1", "mail.identity.id1.valid": True,
+        "mail.identity.id2.useremail": "own2@example.net", "mail.identity.id2.fullName": "Own Two",
+        "mail.identity.id2.valid": True,
+        "mail.smtpservers": "smtp1", "mail.smtp.defaultserver": "smtp1",
+        "mail.smtpserver.smtp1.hostname": "smtp.example.org", "mail.smtpserver.smtp1.port": 587,
+        "mail.smtpserver.smtp1.try_ssl": 2, "mail.smtpserver.smtp1.username": "own1",
+    }
+    return "".join(pref_line(name, value) for name, value in prefs.items())
+
+def _own_accounts(result):
+    return [(a["key"], a["host"], a["username"]) for a in result["accounts"]
+            if a["key"] in ("account1", "account2")]
+
+def test_existing_profile_keeps_its_accounts_in_order_and_absent_leaves_nothing(tb_sandbox):
+    sb = tb_sandbox(name="existing")
+    assert converge(sb).rc == 0
+    login = "owner"
+    sb.add_user(login, "Profile Owner")
+    profile = tb.make_profile(sb, login, "existing", prefs_js=_seeded_prefs())
+    expected_own = [("account1", "imap.example.org", "own1"), ("account2", "pop.example.net", "own2")]
+
+    first, _log = tb.probe(sb, login, profile, tb.read_accounts(PREFS))
+    keys = [a["key"] for a in first["accounts"]]
+    assert keys[:2] == ["account1", "account2"], keys
+    assert keys.count(KEYS["account"]) == 1
+    assert first["defaultAccount"] == "account2"
+    assert _own_accounts(first) == expected_own
+    assert_documented_servers(first, login)
+    assert first["smtpKeys"].split(",")[:1] == ["smtp1"]
+
+    second, _log = tb.probe(sb, login, profile, tb.read_accounts(PREFS))
+    assert [a["key"] for a in second["accounts"]] == keys
+    assert second["smtpKeys"] == first["smtpKeys"]
+    assert second["defaultAccount"] == "account2"
+
+    # state: absent. The cleanup AutoConfig takes our account and SMTP server out at the next start.
+    result = converge(sb, {"thunderbird_state": "absent"})
+    assert result.rc == 0, result
+    third, _log = tb.probe(sb, login, profile, tb.read_accounts(PREFS))
+    assert KEYS["account"] not in [a["key"] for a in third["accounts"]]
+    assert [s["key"] for s in third["smtp"]] == ["smtp1"]
+    assert all(s["host"] for s in third["smtp"]), third["smtp"]
+    assert _own_accounts(third) == expected_own
+    assert third["defaultAccount"] == "account2"
+    prefs_js = sb.upper(profile + "/prefs.js").read_text()
+    assert KEYS["account"] not in prefs_js and KEYS["smtp"] not in prefs_js, prefs_js
+
+def test_named_users_hostile_full_names_round_trip_byte_exact(tb_sandbox):
+    sb = tb_sandbox(name="named")
+    users = [{"login": "tb%d" % n, "full_name": name} for n, name in enumerate(HOSTILE)]
+    users[0].update(username="mail.user0", email="first.last@%s" % MODEL["mail_domain"])
+    result = converge(sb, {"mail_clients_users": users})
+    assert result.rc == 0, result
+    expected = normalize_account({}, users)["users"]
+    for user in expected:
+        sb.add_user(user["login"])
+        profile = tb.make_profile(sb, user["login"], "named")
+        seen, _log = tb.probe(sb, user["login"], profile, tb.read_accounts(PREFS))
+        account = ours(seen)
+        identity = account["identities"][0]
+        assert identity["fullName"] == user["full_name"]
+        assert identity["fullName"].encode("utf-8") == user["full_name"].encode("utf-8")
+        assert identity["email"] == user["email"]
+        assert account["username"] == user["username"]
+        assert_documented_servers(seen, user["username"])
+        # Named users may change their server settings; only password saving is locked.
+        assert not any(seen["prefs"][name]["locked"] for name in LOCKED_SERVER_PREFS)
