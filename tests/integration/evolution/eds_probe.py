@@ -172,8 +172,8 @@ def main():
         with tempfile.TemporaryDirectory() as workdir:
             Camel.init(workdir, False)
             for uid in request.get("uids", []):
-                output["camel"][uid] = run_camel(registry, uid, request["password"], request.get("send"),
-                                                request.get("folders", []), workdir)
+                output["camel"][uid] = run_camel(
+                    registry, uid, request["password"], request.get("send"), request.get("folders", []), workdir)
     json.dump(output, sys.stdout, sort_keys=True)
 
 

@@ -192,8 +192,8 @@ def test_imap_starttls_and_pop3s_from_the_same_role(tmp_path, mail_stack, stack_
 def test_lab_mode_autoconfig_for_every_login_and_system_dconf(tmp_path, mail_stack, stack_logins):
     gecos = HOSTILE[1]
     sb = new_sandbox(tmp_path, mail_stack, [("evolab", gecos)])
-    dconf = {"evolution_dconf_settings": {"org/gnome/evolution/mail": {"image-loading-policy": "'never'",
-                                                                         "trash-empty-on-exit": True}},
+    mail_settings = {"image-loading-policy": "'never'", "trash-empty-on-exit": True}
+    dconf = {"evolution_dconf_settings": {"org/gnome/evolution/mail": mail_settings},
              "evolution_dconf_locks": ["/org/gnome/evolution/mail/image-loading-policy"]}
     result = converge(sb, dconf)
     assert result.rc == 0, result
