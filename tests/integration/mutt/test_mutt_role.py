@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shlex
 import stat
 import subprocess
@@ -212,22 +213,30 @@ def test_bad_input_is_refused_naming_the_field_and_nothing_is_written(sb, extra,
 
 
 def test_validation_command_judges_stderr_and_leaves_nothing_behind(tmp_path):
-    validate = yaml.safe_load((ROLE_DIR / "vars" / "main.yml").read_text())["__mutt_validate"]
+    raw = yaml.safe_load((ROLE_DIR / "vars" / "main.yml").read_text())["__mutt_validate"]
     good = tmp_path / "good.rc"
     good.write_text("set folder = 'imaps://mail.example.edu:993/'\n"
                     "set header_cache = \"`cd ~ && mkdir -p .cache/mutt/headers && echo ~/.cache/mutt/headers/`\"\n")
     bad = tmp_path / "bad.rc"
     bad.write_text("set folder = 'imaps://mail.example.edu:993/'\nset real_name = 'mutt 2 does not know this'\n")
-    def run(path, *clients):
+
+    def run(path, missing_ok, *clients):
+        # The role renders the one Jinja expression to 1 in check mode with mutt_install, else 0.
+        validate = re.sub(r"\{\{.*\}\}", missing_ok, raw)
         argv = [a.replace("%s", str(path)) for a in shlex.split(validate)] + list(clients)
         return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False,
                               env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "realhome")})
 
-    ok = run(good, "mutt", "neomutt")
+    ok = run(good, "0", "mutt", "neomutt")
     assert ok.returncode == 0, ok
     assert not (tmp_path / "realhome").exists(), "validation created files in the real home"
-    refused = run(bad, "mutt")
+    refused = run(bad, "0", "mutt")
     assert refused.returncode != 0 and "real_name" in refused.stderr, refused
+    missing = run(good, "0", "mutt", "no-such-mutt")
+    assert missing.returncode != 0 and "no-such-mutt is not installed" in missing.stderr, missing
+    # Check mode with mutt_install: the client would be installed first, so its absence is no error.
+    assert run(good, "1", "no-such-mutt", "mutt").returncode == 0
+    assert run(bad, "1", "no-such-mutt", "mutt").returncode != 0
 
 
 @pytest.mark.parametrize("protocol", ["imap", "pop3"])
