@@ -6,7 +6,11 @@ import base64
 import socket
 import time
 
+import pytest
+
 from ansible_collections.middlebury.mail_clients.plugins.module_utils.mailcheck import resolve
+
+pytestmark = pytest.mark.timeout(60)
 
 EHLO_SAFE = b"250-ssmtp.unit.test\r\n250-PIPELINING\r\n250 STARTTLS\r\n"
 
