@@ -299,3 +299,16 @@ def test_options_reach_policies_and_lock(tb_sandbox):
     assert run.value(S + "type") == "pop3" and run.value(S + "port") == pop["incoming"]["port"]
     assert run.value(S + "leave_on_server") is True
     assert run.locked == {"signon.rememberSignons"}
+
+
+def test_install_on_a_host_that_has_the_packages_changes_nothing(lab):
+    """thunderbird_install adds exactly one remote execution (the package task) and no change."""
+    sb, _first = lab
+    play = [{"hosts": "localhost", "gather_facts": True, "gather_subset": ["!all", "!min", "distribution"],
+             "roles": [{"role": "middlebury.mail_clients.thunderbird"}]}]
+    again = run_playbook(play, {"thunderbird_install": True}, sandbox=sb)
+    assert again.rc == 0, again
+    assert again.changed() == 0, again.changed_tasks()
+    assert [name.split(" : ")[1] for name in remote_executions(again)] == [
+        "Install Thunderbird, and Node.js to check the AutoConfig file",
+        "Write Thunderbird's AutoConfig, policies and account-wizard files"]
