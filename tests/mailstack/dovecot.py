@@ -33,13 +33,15 @@ first_valid_uid = 1
 mail_uid = {mail_uid}
 mail_gid = {mail_gid}
 mail_location = maildir:{mail}/%u/Maildir
+# One passwd-file per account: a new account is a new file, which Dovecot opens on first use, so it
+# works at once (a changed file is only re-read when a second has passed since the last check).
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%u {users}
+  args = scheme=PLAIN username_format=%u {users}/%Ln
 }}
 userdb {{
   driver = passwd-file
-  args = username_format=%u {users}
+  args = username_format=%u {users}/%Ln
   default_fields = home={mail}/%u
 }}
 namespace inbox {{
@@ -106,7 +108,7 @@ def render(*, workdir: Path, instance_name: str, marker: str, imap_ip: str, port
     return _TEMPLATE.format(
         instance_name=instance_name, run=workdir / "run", state=d / "state", imap_ip=imap_ip,
         log=d / "dovecot.log", marker_var=MARKER_VAR, marker=marker, cert=cert, key=key,
-        mail_uid=mail_uid, mail_gid=mail_gid, mail=workdir / "mail", users=d / "users",
+        mail_uid=mail_uid, mail_gid=mail_gid, mail=workdir / "mail", users=d / "users.d",
         special_use=special, imap_listeners="".join(imap), pop3_listeners="".join(pop3), local_blocks=local_blocks)
 
 

@@ -29,27 +29,40 @@ def check_account(login: str, password: str) -> None:
         raise ValueError("password for %r must be non-empty and free of ':' and line breaks" % login)
 
 
-def write_passwd_file(path: Path, users: dict, warmup: tuple[str, str], wait: bool = True) -> None:
-    """user:{PLAIN}password:::::: lines; replaced atomically so Dovecot never reads half a file."""
-    lines = ["%s:{PLAIN}%s::::::" % (login, pw) for login, pw in [*users.items(), warmup]]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
+def write_account(users_dir: Path, login: str, password: str) -> None:
+    """users_dir/<login>: one `login:{PLAIN}password::::::` line, replaced atomically."""
+    users_dir.mkdir(mode=0o750, exist_ok=True)
+    shutil.chown(users_dir, "root", "dovecot")
+    path = users_dir / login
+    tmp = users_dir / (".%s.tmp" % login)
+    tmp.write_text("%s:{PLAIN}%s::::::\n" % (login, password))
     # Read by Dovecot's auth process, which runs as the dovecot user.
     shutil.chown(tmp, "root", "dovecot")
     os.chmod(tmp, 0o640)
-    # Dovecot reloads the file when its mtime (whole seconds) or size changed, so force a new mtime
-    # even for a same-sized rewrite within one second.
-    try:
-        previous = int(path.stat().st_mtime)
-    except OSError:
-        previous = 0
-    stamp = max(int(time.time()), previous + 1)
-    os.utime(tmp, (stamp, stamp))
+    existed = path.exists()
+    if existed:
+        # Dovecot re-reads a file whose mtime (whole seconds) or size changed, at most once a second:
+        # force a new mtime, and return only once the second has turned, so a new password is in
+        # effect when this returns.
+        stamp = max(int(time.time()), int(path.stat().st_mtime) + 1)
+        os.utime(tmp, (stamp, stamp))
     os.replace(tmp, path)
-    # ...and it stats the file at most once per second: a login in the second of the write could
-    # still see the old contents. Returning after the second has turned makes add_user() synchronous.
-    while wait and time.time() < stamp + 1:
+    while existed and time.time() < stamp + 1:
         time.sleep(0.02)
+
+
+def read_accounts(users_dir: Path) -> dict:
+    """login -> password from users_dir."""
+    found = {}
+    if not users_dir.is_dir():
+        return found
+    for path in sorted(users_dir.iterdir()):
+        if path.name.startswith("."):
+            continue
+        login, _, rest = path.read_text().strip().partition(":")
+        if login:
+            found[login] = rest.split(":", 1)[0].removeprefix("{PLAIN}")
+    return found
 
 
 def folder_dir(maildir: Path, folder: str) -> Path:

@@ -213,39 +213,24 @@ class MailStack:
 
     # ----- users and mailboxes -----------------------------------------------------------------
     @property
-    def _passwd_file(self) -> Path:
-        return self.workdir / "dovecot" / "users"
+    def users_dir(self) -> Path:
+        """One Dovecot passwd-file per account (login:{PLAIN}password::::::)."""
+        return self.workdir / "dovecot" / "users.d"
 
     @property
     def users(self) -> dict:
-        """login -> password of every test account (the passwd-file is the only record)."""
-        found = {}
-        try:
-            lines = self._passwd_file.read_text().splitlines()
-        except OSError:
-            return {}
-        for line in lines:
-            login, _, rest = line.partition(":")
-            if login and login != WARMUP_USER:
-                found[login] = rest.split(":", 1)[0].removeprefix("{PLAIN}")
-        return found
+        """login -> password of every test account (the passwd-files are the only record)."""
+        accounts = mailbox.read_accounts(self.users_dir)
+        accounts.pop(WARMUP_USER, None)
+        return accounts
 
     def _warmup_account(self) -> tuple[str, str]:
-        try:
-            for line in self._passwd_file.read_text().splitlines():
-                if line.startswith(WARMUP_USER + ":"):
-                    return WARMUP_USER, line.split(":")[1].removeprefix("{PLAIN}")
-        except OSError:
-            pass
-        return WARMUP_USER, secrets.token_hex(12)
+        return WARMUP_USER, mailbox.read_accounts(self.users_dir).get(WARMUP_USER, "")
 
     def add_user(self, name: str, password: str, seed: bool = True) -> None:
-        """Add (or re-password) a mail account; Dovecot rereads the passwd-file on its next lookup."""
+        """Add (or re-password) a mail account; in effect for IMAP/POP3/SMTP when this returns."""
         mailbox.check_account(name, password)
-        with instance_lock(self.instance):
-            users = self.users
-            users[name] = password
-            mailbox.write_passwd_file(self._passwd_file, users, self._warmup_account())
+        mailbox.write_account(self.users_dir, name, password)
         if seed and not (self.workdir / "mail" / name / "Maildir").exists():
             self.seed_user(name)
 
@@ -535,8 +520,8 @@ class MailStack:
                 key, chains = self._make_pki()
                 self._write_configs(key, chains)
                 self._write_hosts()
-                mailbox.write_passwd_file(self._passwd_file, DEFAULT_USERS, (WARMUP_USER, secrets.token_hex(12)),
-                                          wait=False)
+                for login, password in {**DEFAULT_USERS, WARMUP_USER: secrets.token_hex(12)}.items():
+                    mailbox.write_account(self.users_dir, login, password)
                 for login in (*DEFAULT_USERS, WARMUP_USER):
                     self.seed_user(login)
                 dovecot.start(self.workdir)

@@ -132,7 +132,9 @@ def test_smtp_refuses_unauthenticated_relay(mail_stack):
 
 
 def test_add_user_at_runtime(mail_stack):
+    t0 = time.monotonic()
     mail_stack.add_user("mclab1", "Lab-Pass_9")
+    assert time.monotonic() - t0 < 1.0  # a new account needs no wait for Dovecot's reload
     assert mail_stack.users["mclab1"] == "Lab-Pass_9"
     assert sorted(mail_stack.message_subjects("mclab1")) == sorted(mail_stack.inbox_subjects)
     assert mail_stack.message_subjects("mclab1", "Classes") == [mail_stack.folder_subjects["Classes"]]
@@ -141,6 +143,20 @@ def test_add_user_at_runtime(mail_stack):
         imap.login("mclab1", "Lab-Pass_9")
         _typ, data = imap.select("INBOX")
         assert int(data[0]) == len(mail_stack.inbox_subjects)
+
+
+def test_add_user_again_changes_the_password(mail_stack):
+    mail_stack.add_user("mclab2", "First-Pass_1")
+    with imaplib.IMAP4_SSL(mail_stack.imap_host_ip, mail_stack.ports["imaps"], ssl_context=mail_stack.tls_context(),
+                           timeout=TIMEOUT) as imap:
+        imap.login("mclab2", "First-Pass_1")
+    mail_stack.add_user("mclab2", "Other-Pass_2")  # same length: only the forced mtime tells Dovecot
+    with imaplib.IMAP4_SSL(mail_stack.imap_host_ip, mail_stack.ports["imaps"], ssl_context=mail_stack.tls_context(),
+                           timeout=TIMEOUT) as imap, pytest.raises(imaplib.IMAP4.error):
+        imap.login("mclab2", "First-Pass_1")
+    with imaplib.IMAP4_SSL(mail_stack.imap_host_ip, mail_stack.ports["imaps"], ssl_context=mail_stack.tls_context(),
+                           timeout=TIMEOUT) as imap:
+        imap.login("mclab2", "Other-Pass_2")
 
 
 # ----- clients by the real names through wrap() ------------------------------------------------
