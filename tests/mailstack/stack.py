@@ -230,6 +230,10 @@ class MailStack:
     def add_user(self, name: str, password: str, seed: bool = True) -> None:
         """Add (or re-password) a mail account; in effect for IMAP/POP3/SMTP when this returns."""
         mailbox.check_account(name, password)
+        if (self.workdir / "dovecot" / "users").exists() and not self.users_dir.exists():
+            raise MailStackError("the stack in %s was started by an older tests/mailstack (single users file); "
+                                 "restart it: python3 tests/mailstack stop/start --dir %s --instance %d" % (
+                                     self.workdir, self.workdir, self.instance))
         mailbox.write_account(self.users_dir, name, password)
         if seed and not (self.workdir / "mail" / name / "Maildir").exists():
             self.seed_user(name)
