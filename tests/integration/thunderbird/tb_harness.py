@@ -218,3 +218,21 @@ def verify_logins(account_key, password):
     def _probe(client):
         return client.async_script(LOGIN_SCRIPT, args=[account_key, password], timeout=40)
     return _probe
+
+
+# What the account wizard would offer for a domain from <install dir>/isp (the role's ISP file).
+WIZARD_SCRIPT = r"""
+const [domain, done] = arguments;
+const {FetchConfig} = ChromeUtils.importESModule("resource:///modules/accountcreation/FetchConfig.sys.mjs");
+const server = s => ({type: s.type, host: s.hostname, port: s.port, socketType: s.socketType, auth: s.auth,
+                      username: s.username, leaveOnServer: s.leaveMessagesOnServer});
+FetchConfig.fromDisk(domain, new AbortController().signal).then(
+  c => done({incoming: [c.incoming, ...c.incomingAlternatives].map(server), outgoing: server(c.outgoing)}),
+  e => done({error: String(e)}));
+"""
+
+
+def wizard_config(domain):
+    def _probe(client):
+        return client.async_script(WIZARD_SCRIPT, args=[domain], timeout=20)
+    return _probe

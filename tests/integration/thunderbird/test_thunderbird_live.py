@@ -87,9 +87,10 @@ def test_lab_login_fresh_profile_shows_the_account_and_logs_in_over_tls(lab_box,
     postfix_mark = mail_stack.postfix_log.stat().st_size
 
     def probe(client):
-        return tb.read_accounts(PREFS)(client), tb.verify_logins(KEYS["account"], mail_stack.users[login])(client)
+        return (tb.read_accounts(PREFS)(client), tb.verify_logins(KEYS["account"], mail_stack.users[login])(client),
+                tb.wizard_config(MODEL["mail_domain"])(client))
 
-    (accounts, logins), _log = tb.probe(lab_box, login, profile, probe)
+    (accounts, logins, wizard), _log = tb.probe(lab_box, login, profile, probe)
     assert_documented_servers(accounts, login)
     identity = ours(accounts)["identities"][0]
     assert identity["email"] == "%s@%s" % (login, MODEL["mail_domain"])
@@ -106,6 +107,18 @@ def test_lab_login_fresh_profile_shows_the_account_and_logs_in_over_tls(lab_box,
     postfix = mail_stack.postfix_log.read_text(errors="replace")[postfix_mark:]
     assert re.search(r"disconnect from .* starttls=1 auth=1", postfix), postfix[-3000:]
     assert not re.search(r"auth=0/1|authentication failed", postfix), postfix[-3000:]
+
+    # Someone adding the account by hand gets the same settings from the role's ISP file.
+    assert "error" not in wizard, wizard
+    first = wizard["incoming"][0]
+    assert (first["type"], first["host"], first["port"], first["socketType"], first["auth"]) == (
+        MODEL["incoming"]["protocol"], MODEL["incoming"]["host"], MODEL["incoming"]["port"],
+        SOCKET[MODEL["incoming"]["security"]], AUTH[MODEL["auth"]])
+    assert all(s["socketType"] in SOCKET.values() for s in wizard["incoming"]), wizard
+    assert all(s["leaveOnServer"] for s in wizard["incoming"] if s["type"] == "pop3"), wizard
+    out = wizard["outgoing"]
+    assert (out["host"], out["port"], out["socketType"], out["auth"]) == (
+        MODEL["smtp"]["host"], MODEL["smtp"]["port"], SOCKET[MODEL["smtp"]["security"]], AUTH[MODEL["auth"]])
 
     # Nothing was saved: no password in the profile.
     upper = lab_box.upper(profile)
