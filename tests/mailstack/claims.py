@@ -8,12 +8,11 @@ import os
 from pathlib import Path
 
 from . import procs, settings
+from .registry import registered_workdir, registry_dir
 
 
 def _claim_path(instance: int) -> Path:
-    from .stack import _registry_dir
-
-    return _registry_dir() / ("%d.claim" % instance)
+    return registry_dir() / ("%d.claim" % instance)
 
 
 def _block_busy(instance: int) -> bool:
@@ -51,10 +50,10 @@ def release(instance: int) -> None:
 def prune_orphans() -> list[int]:
     """Stop stacks whose claiming test session died without stopping them (e.g. killed pytest).
     Only claimed instances are touched: a stack started from the CLI is never claimed."""
-    from .stack import MailStack, _registry_dir, registered_workdir
+    from .stack import MailStack
 
     pruned = []
-    for path in _registry_dir().glob("*.claim"):
+    for path in registry_dir().glob("*.claim"):
         holder = procs.read_pidfile(path)
         if holder and procs.alive(holder):
             continue
@@ -71,7 +70,7 @@ def prune_orphans() -> list[int]:
 
 def claim_free_instance(first: int = 100, last: int = 999) -> int:
     """Claim and return the first instance in [first, last] that is free in every sense."""
-    from .stack import MailStack, registered_workdir
+    from .stack import MailStack
 
     prune_orphans()
     for instance in range(first, last + 1):

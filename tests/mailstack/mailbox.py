@@ -72,7 +72,7 @@ def folder_dir(maildir: Path, folder: str) -> Path:
     return maildir / ("." + folder.replace("/", "."))
 
 
-def _chown_tree(top: Path, uid: int, gid: int) -> None:
+def chown_tree(top: Path, uid: int, gid: int) -> None:
     os.chown(top, uid, gid)
     for root, dirs, files in os.walk(top):
         for name in dirs + files:
@@ -132,7 +132,7 @@ def seed(mail_root: Path, login: str, domain: str, uid: int, gid: int) -> None:
         _ensure_folder(folder_dir(maildir, folder), True)
     # Version-1 subscriptions format (one name per line), which Dovecot 2.3 still reads.
     (maildir / "subscriptions").write_text("".join("%s\n" % f for f in (*FOLDERS, *SPECIAL_USE)))
-    _chown_tree(home, uid, gid)
+    chown_tree(home, uid, gid)
 
 
 def folder_subject(folder: str) -> str:

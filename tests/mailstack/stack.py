@@ -8,7 +8,6 @@ Everything lives in `workdir`; processes are found and stopped by PID only.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import secrets
@@ -17,13 +16,12 @@ import socket
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from . import dovecot, hostsns, mailbox, postfix, procs, settings
 from .pki import Pki
+from .registry import instance_lock, register, registered_instances, registered_workdir, unregister
 from .tlsclient import context_for
 
 DEFAULT_USERS = {"jdoe": "Jdoe-Test-Pass_1", "asmith": "Asmith-Test-Pass_2"}
@@ -55,36 +53,10 @@ class MailStackError(RuntimeError):
     """A start/stop problem with a message meant for the person running the tests."""
 
 
-def _registry_dir() -> Path:
-    d = Path(tempfile.gettempdir()) / "mailstack-instances"
-    d.mkdir(mode=0o755, exist_ok=True)
-    return d
-
-
-@contextmanager
-def instance_lock(instance: int):
-    """Serialise start/stop of one instance across processes (e.g. two pytest sessions)."""
-    with open(_registry_dir() / ("%d.lock" % instance), "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def registered_workdir(instance: int) -> Path | None:
-    """Workdir of the stack last started for `instance` (it may have died since)."""
-    try:
-        return Path(json.loads((_registry_dir() / ("%d.json" % instance)).read_text())["workdir"])
-    except (OSError, ValueError, KeyError):
-        return None
-
-
 def registered_stacks() -> list[dict]:
     """Every stack this machine has a registry entry for, with whether it is running."""
     found = []
-    for path in sorted(_registry_dir().glob("*.json"), key=lambda p: int(p.stem)):
-        instance = int(path.stem)
+    for instance in registered_instances():
         workdir = registered_workdir(instance)
         if workdir:
             found.append({"instance": instance, "workdir": str(workdir),
@@ -93,6 +65,8 @@ def registered_stacks() -> list[dict]:
 
 
 class MailStack:
+    """One stack: its addresses, accounts and processes; `start()`/`stop()` are idempotent."""
+
     def __init__(self, workdir: str | Path, instance: int = 0):
         self.workdir = Path(workdir).resolve()
         self.instance = int(instance)
@@ -106,7 +80,6 @@ class MailStack:
         # by this title prefix; Postfix and the blackhole carry `marker` in their environment.
         self.dovecot_instance_name = "mailstack%d-%s" % (self.instance, digest)
         self.marker = "%d:%s" % (self.instance, self.workdir)
-        self._blackhole_child = None
 
     # ----- documented values and layout -------------------------------------------------------
     @property
@@ -196,14 +169,14 @@ class MailStack:
                 ca = self.untrusted_ca_path
             entry = {"host_ip": settings.address(self.instance, offset), "ports": ports,
                      "cert_name": cert_names[0] if cert_names else None, "cert_names": cert_names,
-                     "signing_ca": str(ca) if cert_names else None, "hosts_file": str(self.hosts_file_for_raw(name)),
+                     "signing_ca": str(ca) if cert_names else None, "hosts_file": str(self._variant_hosts_file(name)),
                      "description": NEGATIVE_DOCS[name]}
             if name == "blackhole":
                 entry["pid_file"] = str(self.blackhole_pid_file)
             out[name] = entry
         return out
 
-    def hosts_file_for_raw(self, variant: str) -> Path:
+    def _variant_hosts_file(self, variant: str) -> Path:
         return self.workdir / "hosts" / ("hosts-" + variant)
 
     def _negative(self, name: str) -> dict:
@@ -246,8 +219,8 @@ class MailStack:
         """Put a message straight into a user's folder (no SMTP), e.g. to prepare a client test."""
         maildir = self.workdir / "mail" / user / "Maildir"
         data = mailbox.build_message("sender@" + self.mail_domain, self.address_of(user), subject, body)
-        path = mailbox.deliver_file(maildir, folder, data, seen)
-        shutil.chown(path, MAIL_UID, MAIL_GID)
+        mailbox.deliver_file(maildir, folder, data, seen)
+        mailbox.chown_tree(self.workdir / "mail" / user, MAIL_UID, MAIL_GID)  # new folders too
 
     def message_subjects(self, user: str, folder: str = "INBOX") -> list[str]:
         return mailbox.list_subjects(self.workdir / "mail", user, folder)
@@ -446,7 +419,7 @@ class MailStack:
         hostsns.write_hosts_file(self.hosts_file, self.hosts)
         for name, neg in self.negatives.items():
             mapping = dict.fromkeys(self.hosts, neg["host_ip"])
-            hostsns.write_hosts_file(self.hosts_file_for_raw(name), mapping)
+            hostsns.write_hosts_file(self._variant_hosts_file(name), mapping)
 
     def _start_blackhole(self) -> None:
         neg = self.negatives["blackhole"]
@@ -542,7 +515,7 @@ class MailStack:
             self.start_seconds = round(time.monotonic() - t0, 3)
             (self.workdir / "state.json").write_text(json.dumps(
                 {"instance": self.instance, "start_seconds": self.start_seconds}, indent=1))
-            (_registry_dir() / ("%d.json" % self.instance)).write_text(json.dumps({"workdir": str(self.workdir)}))
+            register(self.instance, self.workdir)
             return self.status()
 
     # ----- stop -----------------------------------------------------------------------------------
@@ -571,8 +544,7 @@ class MailStack:
             before = self.processes()
             survivors = self._kill_all()
             busy = self._wait_ports_free(5.0) if before else []
-            if registered_workdir(self.instance) == self.workdir:
-                (_registry_dir() / ("%d.json" % self.instance)).unlink(missing_ok=True)
+            unregister(self.instance, self.workdir)
             if survivors or busy:
                 raise MailStackError("stop incomplete: processes %s still alive, ports %s still bound" % (
                     survivors, busy))
