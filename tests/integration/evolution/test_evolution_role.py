@@ -8,6 +8,7 @@ collection's account model, never restated here.
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from pathlib import Path
@@ -154,10 +155,12 @@ def test_named_users_registry_lists_our_account_and_camel_reads_and_sends(tmp_pa
     assert camel["subscribed"], "no subscribed folder seen"
     assert camel["send"] == "ok", camel
     assert _wait_for(mail_stack, "evoraj", subject), "the message sent by Camel never arrived"
+    # The servers saw TLS and a normal password (the role's SMTP default is LOGIN; IMAP uses LOGIN/PLAIN).
     postfix_log = Path(mail_stack.postfix_log).read_text(errors="replace")
-    assert "sasl_username=evojane" in postfix_log
+    assert "sasl_method=LOGIN, sasl_username=evojane" in postfix_log
     dovecot_log = Path(mail_stack.dovecot_log).read_text(errors="replace")
-    assert any("user=<evojane>" in line and "TLS" in line for line in dovecot_log.splitlines())
+    assert any("user=<evojane>" in line and "TLS" in line and re.search(r"method=(PLAIN|LOGIN)\b", line)
+               for line in dovecot_log.splitlines()), "no TLS normal-password IMAP login for evojane"
 
 
 def test_imap_starttls_and_pop3s_from_the_same_role(tmp_path, mail_stack, stack_logins):
@@ -285,8 +288,8 @@ def test_idempotent_check_and_diff_then_absent_removes_only_ours(tmp_path, mail_
     ({"evolution_dconf_settings": {"org/gnome/evolution/mail": {"image-loading-policy": "never"}}},
      "is not a GVariant value"),
 ])
-def test_bad_input_is_refused_naming_the_field_and_nothing_is_written(tmp_path, mail_stack, extra, field):
-    sb = new_sandbox(tmp_path, mail_stack, [("evojane", "")])
+def test_bad_input_is_refused_naming_the_field_and_nothing_is_written(tmp_path, extra, field):
+    sb = new_sandbox(tmp_path, None, [("evojane", "")])
     before = (tree_snapshot(sb.upper("/home")), tree_snapshot(sb.upper("/etc")))
     result = converge(sb, extra)
     assert result.rc != 0
