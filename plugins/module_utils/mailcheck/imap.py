@@ -115,11 +115,7 @@ class Imap:
         if mechanism is None:
             return False, None, "none of %s is offered" % ", ".join(allowed)
         if mechanism == "LOGIN" and "AUTH=LOGIN" not in caps:
-            user, pw = _quote(username), _quote(password)
-            if user is None or pw is None:
-                return False, "LOGIN", "the LOGIN command cannot carry non-ASCII credentials"
-            status, text, _u = self.command("LOGIN %s %s" % (user, pw), "LOGIN " + sasl.HIDDEN)
-            return status == "OK", "LOGIN", text
+            return self._login_command(caps, username, password)
         steps = sasl.responses(mechanism, username, password)
         tag = self._tag()
         if mechanism == "PLAIN" and "SASL-IR" in caps:  # one round trip instead of two
@@ -135,6 +131,30 @@ class Imap:
             if line.startswith(tag + " "):
                 status, _sep, text = line[len(tag) + 1:].partition(" ")
                 return status.upper() == "OK", mechanism, text
+
+    def _login_command(self, caps, username, password):
+        """LOGIN with quoted strings, or literals for what a quoted string cannot carry (UTF-8)."""
+        tag = self._tag()
+        shown = "%s LOGIN %s" % (tag, sasl.HIDDEN)
+        non_sync = "LITERAL+" in caps or "LITERAL-" in caps  # RFC 7888: no wait for "+"
+        line = "%s LOGIN" % tag
+        for value in (username, password):
+            quoted = _quote(value)
+            if quoted is not None:
+                line += " " + quoted
+                continue
+            data = value.encode("utf-8")
+            self.conn.send("%s {%d%s}" % (line, len(data), "+" if non_sync else ""), shown)
+            if not non_sync:
+                reply = self.conn.readline()
+                if not reply.startswith("+"):
+                    status, _sep, text = reply[len(tag) + 1:].partition(" ")
+                    return False, "LOGIN", text or reply
+            self.conn.send_literal(data)
+            line = ""
+        self.conn.send(line, shown)
+        status, text, _u = self._read_response(tag)
+        return status == "OK", "LOGIN", text
 
     def quit(self):
         # LOGOUT without waiting for the BYE: the result is known, a round trip is not worth it.

@@ -71,6 +71,9 @@ def _families(ip_version):
 def run_checks(endpoints, options):
     """Check every endpoint (per address family) concurrently; (results, summary)."""
     started = time.perf_counter()
+    for key in ("username", "password"):
+        if any(ch in (options.get(key) or "") for ch in "\0\r\n"):
+            raise ValueError("%s must not contain NUL, CR or LF: no mail protocol can carry them" % key)
     connect_to = parse_connect_to(options.get("connect_to"))
     context = verified_context(options.get("ca_path"), options.get("min_tls_version", "TLSv1.2"),
                                options.get("x509_strict", False))

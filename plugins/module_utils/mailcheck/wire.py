@@ -72,6 +72,11 @@ class LineConn:
         self.sock.settimeout(self.deadline.step())
         self.sock.sendall(text.encode("utf-8") + b"\r\n")
 
+    def send_literal(self, data):
+        """IMAP literal bytes (credentials): never logged, no line end of their own."""
+        self.sock.settimeout(self.deadline.step())
+        self.sock.sendall(data)
+
     def pending(self):
         """Bytes already received and not read; after a STARTTLS reply there must be none."""
         return len(self.buf)
