@@ -39,12 +39,14 @@ def pki(tmp_path_factory):
 class Scripted:
     """One connection, one script: ("send", bytes) | ("expect", prefix) | ("tls", None) | ("hang", None)."""
 
-    def __init__(self, pki, script, implicit=False):
+    def __init__(self, pki, script, implicit=False, max_tls=None):
         self.script = script
         self.received = []
         self.errors = []
         self.ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.ctx.load_cert_chain(pki["cert"], pki["key"])
+        if max_tls:
+            self.ctx.maximum_version = max_tls
         self.implicit = implicit
         self.listener = socket.create_server(("127.0.0.1", 0))
         # Short: a test whose client never connects (stalled DNS) must not wait long for it.
@@ -100,8 +102,8 @@ class Scripted:
 def scripted(pki):
     servers = []
 
-    def make(script, implicit=False):
-        server = Scripted(pki, script, implicit)
+    def make(script, implicit=False, max_tls=None):
+        server = Scripted(pki, script, implicit, max_tls)
         servers.append(server)
         return server
 

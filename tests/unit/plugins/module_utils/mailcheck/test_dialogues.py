@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import socket
+import ssl
 import time
 
 import pytest
@@ -159,3 +160,18 @@ def test_imap_login_command_sends_utf8_password_as_literal(scripted, check):
 def test_credentials_with_line_breaks_are_refused_before_any_connection(check):
     with pytest.raises(ValueError, match="password must not contain"):
         check(_Nowhere(), "imap", "ssl", username="jdoe", password="a\r\nb")
+
+
+def test_server_below_the_minimum_tls_version(scripted, check):
+    server = scripted([("hang", None)], implicit=True, max_tls=ssl.TLSVersion.TLSv1_2)
+    result = check(server, "imap", "ssl", min_tls_version="TLSv1.3")
+    assert result["error_class"] == "tls_protocol" and _codes(result) == ["tls_version"], result["findings"]
+    assert "TLSv1.3" in result["message"]
+
+
+def test_negotiated_version_and_cipher_are_reported(scripted, check):
+    server = scripted([("send", b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n")], implicit=True,
+                      max_tls=ssl.TLSVersion.TLSv1_2)
+    result = check(server, "imap", "ssl")
+    assert result["tls"]["version"] == "TLSv1.2" and result["tls"]["cipher"] and result["tls"]["bits"] >= 128
+    assert result["certificate"]["subject_cn"] == "mail.unit.test" and result["certificate"]["issuer_cn"] == "Unit ca"
