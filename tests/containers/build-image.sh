@@ -24,8 +24,23 @@ security_mirror=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 # Everything a lab PC needs for the roles and for the real-client checks: the clients,
 # EDS + GObject introspection to list sources, dbus for dbus-run-session, sshd/sudo for the
 # fleet benchmark, tmux to show mutt in `make demo`.
+# nodejs and dconf-cli: the thunderbird and evolution roles check/compile their files with them.
 packages="mutt neomutt thunderbird evolution-data-server gir1.2-edataserver-1.2 gir1.2-camel-1.2
-python3-gi dbus sudo procps openssh-server tmux openssl ca-certificates"
+python3-gi dbus dconf-cli nodejs sudo procps openssh-server tmux openssl ca-certificates"
+# Images carry this label; a changed package list (or this script's layout) means a rebuild.
+layout_version=2
+label_key=org.middlebury.mail-clients.packages
+
+# Inside the build container. dpkg without fsync and without docs/man pages: the install is
+# IO-bound, and nothing here reads documentation (unsafe-io is removed again afterwards).
+install_script='
+d=/etc/dpkg/dpkg.cfg.d
+echo force-unsafe-io >$d/zz-mail-clients-build
+printf "%s\n" "path-exclude=/usr/share/doc/*" "path-include=/usr/share/doc/*/copyright" \
+  "path-exclude=/usr/share/man/*" "path-exclude=/usr/share/info/*" >$d/mail-clients-nodoc
+apt-get update -q
+apt-get install -y -q --no-install-recommends "$@" >/tmp/apt.log 2>&1 || { tail -40 /tmp/apt.log; exit 1; }
+rm -f /tmp/apt.log $d/zz-mail-clients-build'
 
 image_name() {
   case $1 in
@@ -35,7 +50,24 @@ image_name() {
   esac
 }
 
-log() { echo "build-image: $*" >&2; }
+log() { echo "build-image: [$(date -u +%H:%M:%S)] $*" >&2; }
+
+wanted_label() { printf '%s %s' "$layout_version" "$packages" | tr -s ' \n' '  ' | sha256sum | cut -c1-16; }
+
+# An image is current when it exists and carries our label value; an image named by the
+# MAIL_CLIENTS_IMAGE_* variables is the caller's and is used as it is.
+image_current() {
+  podman image exists "$2" || return 1
+  [ "$3" = own ] || return 0
+  [ "$(podman image inspect --format "{{ index .Config.Labels \"$label_key\" }}" "$2" 2>/dev/null)" = "$(wanted_label)" ]
+}
+
+image_owner() {
+  case $1 in
+    bookworm) [ -n "${MAIL_CLIENTS_IMAGE_BOOKWORM:-}" ] && echo caller || echo own ;;
+    trixie) [ -n "${MAIL_CLIENTS_IMAGE_TRIXIE:-}" ] && echo caller || echo own ;;
+  esac
+}
 
 build_base() {
   suite=$1 base=$2
@@ -69,12 +101,17 @@ SOURCES
 build_suite() {
   suite=$1
   image=$(image_name "$suite")
-  if [ "${MAIL_CLIENTS_IMAGE_REBUILD:-0}" != 1 ] && podman image exists "$image"; then
+  # One build per suite at a time (parallel test runs share the caches and the image names).
+  mkdir -p "$cache"
+  exec 9>"$cache/build-$suite.lock"
+  flock -w 3600 9
+  if [ "${MAIL_CLIENTS_IMAGE_REBUILD:-0}" != 1 ] && image_current "$suite" "$image" "$(image_owner "$suite")"; then
     log "$image present"
     return 0
   fi
   start=$(date +%s)
   base=localhost/middlebury-mail-clients-base:$suite
+  # The base (debootstrap) is reused across package-list changes; REBUILD=1 redoes it too.
   if [ "${MAIL_CLIENTS_IMAGE_REBUILD:-0}" = 1 ] || ! podman image exists "$base"; then
     build_base "$suite" "$base"
   fi
@@ -87,12 +124,13 @@ build_suite() {
   timeout 1800 podman run --name "$ctr" --network host \
     -v "$cache/apt-$suite:/var/cache/apt/archives" \
     -e DEBIAN_FRONTEND=noninteractive "$base" \
-    sh -euc 'apt-get update -q && apt-get install -y -q --no-install-recommends "$@" >/tmp/apt.log 2>&1 \
-      || { tail -40 /tmp/apt.log; exit 1; }; rm -f /tmp/apt.log' sh $packages
-  timeout 600 podman commit -q \
+    sh -euc "$install_script" sh $packages
+  log "committing $image"
+  timeout 600 podman commit -q --change "LABEL $label_key=$(wanted_label)" \
     --change 'ENV LANG=C.UTF-8' --change 'CMD ["/bin/bash"]' "$ctr" "$image" >/dev/null
   podman rm "$ctr" >/dev/null
   log "$image built in $(($(date +%s) - start)) s"
+  exec 9>&-
 }
 
 [ "$#" -gt 0 ] || set -- all

@@ -1,0 +1,162 @@
+#!/usr/bin/python3
+"""Start Thunderbird headless as a login with a new profile and make it log in to the IMAP server.
+
+    tb_probe.py LOGIN PASSWORD INCOMING_HOST EXPECTED_INBOX_COUNT --server-key KEY
+                [--profile-from DIR --other-host HOST]
+    (as root, on the managed host)
+
+A new profile is what a lab login gets on first start: the account comes only from what the role
+wrote (AutoConfig/policies). --profile-from starts from a copy of the user's own profile instead
+(the original stays untouched: Thunderbird rewrites prefs.js on exit), and the user's own account
+on --other-host must still be there beside ours.
+(Thunderbird 153 calls the server's host attribute `hostname`; `hostName` is undefined.)
+
+The role's account logs in at startup, which in a real session asks for the password; headless,
+that prompt blocks Marionette's session, so the probe's profile turns startup login and new-mail
+checks off for the role's server key (KEY, from the role's vars) and logs in itself.
+
+Through Marionette (marionette.py from the thunderbird role's tests, copied next to this file)
+the probe finds the account for INCOMING_HOST, hands it the password in memory (nothing is
+saved), runs Thunderbird's own logon check (verifyLogon: TLS handshake with certificate
+verification, then LOGIN), fetches the INBOX and prints one JSON line. Exit 0 only when the
+logon succeeded over TLS and the INBOX holds the expected number of messages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from marionette import Marionette
+
+TB_TIMEOUT = 150
+QUIET_PREFS = {  # test-profile prefs: quiet and reachable; none touches accounts, servers or security
+    "mailnews.start_page.enabled": False,
+    "mail.shell.checkDefaultClient": False,
+    "mail.rights.override": True,
+    "datareporting.policy.dataSubmissionEnabled": False,
+    "toolkit.telemetry.reportingpolicy.firstRun": False,
+    "mail.provider.suppress_dialog_on_startup": True,
+    "app.update.disabledForTesting": True,
+}
+
+LOGON_SCRIPT = r"""
+const [host, password, done] = [arguments[0], arguments[1], arguments[arguments.length - 1]];
+const {MailServices} = ChromeUtils.importESModule("resource:///modules/MailServices.sys.mjs");
+const account = MailServices.accounts.accounts.find(a => a.incomingServer && a.incomingServer.hostname == host);
+if (!account) {
+  done({error: "no account for " + host,
+        accounts: MailServices.accounts.accounts.map(a => a.incomingServer && a.incomingServer.hostname)});
+  return;
+}
+const server = account.incomingServer;
+const info = {others: MailServices.accounts.accounts.map(a => a.incomingServer && a.incomingServer.hostname),
+              type: server.type, host: server.hostname, port: server.port, socketType: server.socketType,
+              authMethod: server.authMethod, username: server.username};
+server.password = password;
+server.verifyLogon({
+  OnStartRunningUrl() {},
+  OnStopRunningUrl(url, status) { info.logonStatus = status; done(info); },
+}, null);
+"""
+
+INBOX_SCRIPT = r"""
+const [host, done] = [arguments[0], arguments[arguments.length - 1]];
+const {MailServices} = ChromeUtils.importESModule("resource:///modules/MailServices.sys.mjs");
+const server = MailServices.accounts.accounts.find(a => a.incomingServer && a.incomingServer.hostname == host)
+  .incomingServer;
+server.performExpand(null);  // LIST/LSUB: creates the INBOX folder object for a new profile
+const deadline = Date.now() + 40000;
+(function poll() {
+  const inbox = server.rootFolder.getFolderWithFlags(Ci.nsMsgFolderFlags.Inbox);
+  if (inbox) {
+    if (!inbox.getTotalMessages(false)) { try { inbox.updateFolder(null); } catch (e) {} }
+    const total = inbox.getTotalMessages(false);
+    if (total > 0 || Date.now() > deadline) { done({inboxTotal: total}); return; }
+  } else if (Date.now() > deadline) { done({inboxTotal: null}); return; }
+  setTimeout(poll, 500);
+})();
+"""
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("login")
+    parser.add_argument("password")
+    parser.add_argument("host")
+    parser.add_argument("expected", type=int)
+    parser.add_argument("--server-key", required=True)
+    parser.add_argument("--profile-from")
+    parser.add_argument("--other-host")
+    args = parser.parse_args()
+    login, password, host = args.login, args.password, args.host
+    entry = pwd.getpwnam(login)
+    profile = tempfile.mkdtemp(prefix=".tb-probe-", dir=entry.pw_dir)
+    if args.profile_from:
+        shutil.rmtree(profile)
+        shutil.copytree(args.profile_from, profile, symlinks=True)
+        for root, dirs, files in os.walk(profile):
+            for name in dirs + files:
+                os.lchown(os.path.join(root, name), entry.pw_uid, entry.pw_gid)
+    port = free_port()
+    prefs = dict(QUIET_PREFS, **{"marionette.port": port})
+    prefs["mail.server.%s.login_at_startup" % args.server_key] = False
+    prefs["mail.server.%s.check_new_mail" % args.server_key] = False
+    # user.js: a copied profile may have its own; ours is only for this probe's copy.
+    with open(os.path.join(profile, "user.js"), "w", encoding="utf-8") as handle:
+        handle.writelines("user_pref(%s, %s);\n" % (json.dumps(k), json.dumps(v)) for k, v in prefs.items())
+    for path in (profile, os.path.join(profile, "user.js")):
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+    env = {"HOME": entry.pw_dir, "USER": login, "LOGNAME": login, "PATH": "/usr/bin:/bin", "MOZ_HEADLESS": "1",
+           "LANG": "C.UTF-8", "TMPDIR": "/tmp"}
+    log = open(os.path.join(tempfile.gettempdir(), "tb-probe-%s-%d.log" % (login, port)), "w")  # noqa: SIM115
+    proc = subprocess.Popen(["timeout", "-k", "5", str(TB_TIMEOUT), "thunderbird", "--headless", "--marionette",
+                             "--remote-allow-system-access", "--no-remote", "--profile", profile],
+                            env=env, cwd=entry.pw_dir, user=entry.pw_uid, group=entry.pw_gid, extra_groups=[],
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    client = Marionette(port)
+    result = {}
+    try:
+        client.connect(time.monotonic() + 60)
+        client.start_chrome_session(timeout=60)
+        result = client.async_script(LOGON_SCRIPT, args=[host, password], timeout=60) or {}
+        if result.get("logonStatus") == 0:
+            result.update(client.async_script(INBOX_SCRIPT, args=[host], timeout=60) or {})
+        with contextlib.suppress(Exception):
+            client.script("Services.startup.quit(Ci.nsIAppStartup.eAttemptQuit); return true;", timeout=10)
+    finally:
+        client.close()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        log.close()
+        shutil.rmtree(profile, ignore_errors=True)
+    print(json.dumps(result, sort_keys=True))
+    # socketType 3 = SSL/TLS (implicit), 2 = STARTTLS; status 0 = NS_OK.
+    ok = (result.get("logonStatus") == 0 and result.get("socketType") in (2, 3)
+          and result.get("inboxTotal") == args.expected
+          and (not args.other_host or args.other_host in result.get("others", [])))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
