@@ -141,3 +141,38 @@ def test_neomutt_reads_imaps_and_sends_through_starttls_with_auth(stack, stack_s
     text = plog.new()
     assert "TLS connection established" in text, text[-3000:]
     assert re.search(r"sasl_method=(PLAIN|LOGIN), sasl_username=%s\b" % LOGIN, text), text[-3000:]
+
+
+def test_no_plaintext_fallback_when_the_server_offers_no_starttls(stack, tmp_path):
+    """A server (or a man in the middle) that offers no STARTTLS but accepts plaintext AUTH: mutt, configured
+    only by the role, must neither log in to IMAP on 143 nor authenticate to SMTP on 25."""
+    from conftest import Tui
+    from sandbox import Sandbox
+
+    sb = Sandbox(tmp_path / "sandbox", hosts_file=stack.hosts_file_for("no_starttls"))
+    assert sb.sh("install -m 0644 %s %s" % (stack.ca_path, CA_IN_SANDBOX)).returncode == 0
+    for login in stack.users:
+        sb.add_user(login)
+    _configure(sb, {"incoming_security": "starttls"})
+    dovecot, postfix = LogTail(stack.dovecot_log), LogTail(stack.postfix_log)
+    subject = "plaintext-%s" % uuid.uuid4().hex[:10]
+    password = _password(stack)
+    argv = ["runuser", "-u", LOGIN, "--", "env", "-i", "HOME=/home/%s" % LOGIN, "PATH=/usr/bin:/bin",
+            "mutt", "-e", "set smtp_pass='%s' imap_pass='%s'" % (password, password),
+            "-s", subject, stack.address_of(RECIPIENT)]
+    sent = sb.run(argv, input="must not leave\n", timeout=90)
+    # ssl_force_tls: mutt asks for STARTTLS although it is not offered, and gives up when it is refused.
+    assert sent.returncode != 0 and "Could not send" in sent.stdout, sent
+    tui = Tui(sb, tmp_path / "tmux.sock")
+    try:
+        tui.start(LOGIN, _mutt_argv("mutt", "imap_pass='%s'" % password))
+        # mutt's words when ssl_force_tls meets an IMAP server without STARTTLS.
+        screen = tui.wait_for("Encrypted connection unavailable", "(no mailbox)", timeout=30)
+        assert not any(s in screen for s in stack.inbox_subjects), screen
+    finally:
+        tui.close()
+    assert not re.search(r"Login: user=<%s>" % LOGIN, dovecot.new()), "logged in without TLS"
+    smtp_log = postfix.new()
+    assert "sasl_username=%s" % LOGIN not in smtp_log, "authenticated without TLS"
+    assert re.search(r"disconnect from .* starttls=0/1 ", smtp_log) and " auth=" not in smtp_log, smtp_log[-2000:]
+    assert not stack.wait_for_message(RECIPIENT, subject, timeout=3)
