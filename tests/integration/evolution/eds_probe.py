@@ -4,7 +4,8 @@ Runs with the SYSTEM Python (python3-gi) as the user under test, inside ``dbus-r
 that a private evolution-source-registry reads that user's real ~/.config/evolution/sources (and,
 for lab logins, /etc/xdg/evolution-data-server/autoconfig). Input on stdin (JSON):
   {"uids": [account uids], "password": "..." or null, "send": {"to": ..., "subject": ...} or null,
-   "folders": [IMAP folder names whose subscription state to report]}
+   "folders": [IMAP folder names whose subscription state to report],
+   "rewrite": [uids to write back through the registry, as Evolution does after an edit]}
 Output on stdout (JSON): every source EDS exports, the files it did not load, and the Camel results.
 The password only ever travels through stdin; nothing is stored.
 """
@@ -74,6 +75,23 @@ def describe(source):
             info["camel"] = camel_settings(source, backend)
         return info
     return None
+
+
+def rewrite(source):
+    """What Evolution's account editor does on any edit: load every extension (so each property, defaults
+    included, is serialised) and write the whole source back through the registry."""
+    for name in ("Mail Account", "Mail Identity", "Mail Submission", "Mail Composition", "Mail Transport",
+                 "Authentication", "Security", "Offline", "Refresh"):
+        if source.has_extension(name):
+            source.get_extension(name)
+    backend = None
+    if source.has_extension("Mail Account"):
+        backend = source.get_extension("Mail Account").get_backend_name()
+    elif source.has_extension("Mail Transport"):
+        backend = source.get_extension("Mail Transport").get_backend_name()
+    if backend:
+        source.get_extension(E.SourceCamel.get_extension_name(backend)).get_settings()
+    source.write_sync(None)
 
 
 class Session(Camel.Session):
@@ -157,6 +175,8 @@ def run_camel(registry, account_uid, password, send, folders, workdir):
 def main():
     request = json.load(sys.stdin)
     registry = E.SourceRegistry.new_sync(None)
+    for uid in request.get("rewrite", []):
+        rewrite(registry.ref_source(uid))
     sources = {}
     for source in registry.list_sources(None):
         described = describe(source)

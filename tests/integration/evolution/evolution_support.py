@@ -63,10 +63,11 @@ def managed_files_result(result):
     return found[0]
 
 
-def probe(sb, login, uids=(), password=None, send=None, folders=()):
+def probe(sb, login, uids=(), password=None, send=None, folders=(), rewrite=()):
     """Run eds_probe.py as `login`, in a fresh D-Bus session with that user's real environment."""
     home = sb.run(["getent", "passwd", login]).stdout.split(":")[5]
-    request = {"uids": list(uids), "password": password, "send": send, "folders": list(folders)}
+    request = {"uids": list(uids), "password": password, "send": send, "folders": list(folders),
+               "rewrite": list(rewrite)}
     argv = ["runuser", "-u", login, "--", "env", "-i", "HOME=%s" % home, "USER=%s" % login, "LOGNAME=%s" % login,
             "PATH=/usr/bin:/bin", "GSETTINGS_BACKEND=memory", "LANG=C.UTF-8",
             "timeout", "90", "dbus-run-session", "--", SYSTEM_PYTHON, "-c", PROBE.read_text()]

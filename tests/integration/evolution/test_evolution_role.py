@@ -143,6 +143,9 @@ def test_named_users_registry_lists_our_account_and_camel_reads_and_sends(tmp_pa
     # The user's own source: still loaded by EDS and byte-identical.
     assert personal.read_bytes() == personal_before
     assert "my-own" in probe(sb, "evojane")["sources"]
+    # The registry has rewritten every file with its own escaping of the hostile names: still no change.
+    again = converge(sb, {"mail_clients_users": people})
+    assert again.rc == 0 and again.changed() == 0, again
 
     # Camel with the sources EDS loaded: IMAPS read, subscriptions, SMTP STARTTLS + AUTH send.
     subject = "evolution role %s" % secrets.token_hex(4)
@@ -257,10 +260,14 @@ def test_idempotent_check_and_diff_then_absent_removes_only_ours(tmp_path, mail_
     assert any(d["after_header"].endswith("/%s.source" % UID["imap"]) and "Method=ssl-on-alternate-port" in d["after"]
                for d in diffs), diffs
 
-    # The registry loads (and rewrites, adding keys of its own) our files; that is no change for us.
+    # The registry loads (and rewrites, adding keys of its own) our files, and Evolution writes every property
+    # back after any edit in its account editor; neither is a change for us.
     written = user_file(sb, "evojane", UID["imap"]).read_bytes()
     probe(sb, "evojane")
     assert user_file(sb, "evojane", UID["imap"]).read_bytes() != written, "EDS no longer rewrites: simplify"
+    ours = [UID["imap"] + suffix for suffix in ("", "-identity", "-transport")]
+    probe(sb, "evojane", rewrite=ours)
+    assert "MarkSeenTimeout=" in user_file(sb, "evojane", UID["imap"]).read_text(), "the full rewrite did not happen"
     second = converge(sb, {"mail_clients_users": people})
     assert second.rc == 0 and second.changed() == 0, second
     assert len(remote_executions(second)) == 1, remote_executions(second)
