@@ -30,7 +30,11 @@ def fail(message):
 
 
 def load_glib():
-    glib = ctypes.CDLL("libglib-2.0.so.0")
+    try:
+        glib = ctypes.CDLL("libglib-2.0.so.0")
+    except OSError:
+        fail("cannot check it: libglib-2.0 is missing (evolution-data-server and dconf need it; "
+             "install Evolution first or set evolution_install: true)")
     glib.g_key_file_new.restype = ctypes.c_void_p
     glib.g_key_file_load_from_data.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int,
                                                ctypes.POINTER(ctypes.POINTER(GError))]
