@@ -8,8 +8,9 @@ import re
 import uuid
 
 import pytest
-from conftest import CA_IN_SANDBOX
+from conftest import CA_IN_SANDBOX, Tui
 from mutt_support import converge, query
+from sandbox import Sandbox
 
 LOGIN = "jdoe"
 RECIPIENT = "asmith"
@@ -146,9 +147,6 @@ def test_neomutt_reads_imaps_and_sends_through_starttls_with_auth(stack, stack_s
 def test_no_plaintext_fallback_when_the_server_offers_no_starttls(stack, tmp_path):
     """A server (or a man in the middle) that offers no STARTTLS but accepts plaintext AUTH: mutt, configured
     only by the role, must neither log in to IMAP on 143 nor authenticate to SMTP on 25."""
-    from conftest import Tui
-    from sandbox import Sandbox
-
     sb = Sandbox(tmp_path / "sandbox", hosts_file=stack.hosts_file_for("no_starttls"))
     assert sb.sh("install -m 0644 %s %s" % (stack.ca_path, CA_IN_SANDBOX)).returncode == 0
     for login in stack.users:
