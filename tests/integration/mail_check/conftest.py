@@ -9,8 +9,15 @@ from __future__ import annotations
 import secrets
 
 import pytest
+import yaml
 from ansible_runner import run_playbook
-from mail_check_cases import base, host_of, starttls_endpoints, task
+from mail_check_cases import LOGIN_BOUNDS, MODULE, base, host_of, starttls_endpoints, task
+
+from ansible_collections.middlebury.mail_clients.plugins.modules import mail_check
+
+# Parallel module runs; more than the cores, since most of a run is waiting (deadlines, Dovecot's
+# delay for a wrong password).
+FORKS = 8
 
 
 @pytest.fixture(scope="session")
@@ -30,18 +37,15 @@ def control_user(mail_stack):
 
 
 @pytest.fixture(scope="module")
-def module_results(mail_stack, control_user):
+def module_results(mail_stack, control_user, tmp_path_factory):
     """Every case, one playbook, in check mode (the module must behave the same there)."""
     stack = mail_stack
     user, password = next(iter(stack.users.items()))
     good = base(stack)
     tasks = [
         task("documented", good),
-        task("documented_login", good, username=control_user[0], password=control_user[1]),
-        # Dovecot answers a wrong password only after auth_failure_delay (2 s), and its per-IP auth
-        # penalty doubles that after earlier failures from 127.0.0.1 (up to 15 s): give it room.
-        task("wrong_password", good, username=user, password=password + "-wrong", report_only=True,
-             timeout=17, deadline=20),
+        task("documented_login", good, LOGIN_BOUNDS, username=control_user[0], password=control_user[1]),
+        task("wrong_password", good, LOGIN_BOUNDS, username=user, password=password + "-wrong", report_only=True),
         task("ipv4_only", good, ip_version="4"),
         task("ipv6_only", good, ip_version="6", report_only=True),
         task("both_families", good, ip_version="both", report_only=True),
@@ -66,8 +70,18 @@ def module_results(mail_stack, control_user):
              "security": "ssl"}]),
         task("fails_task", base(stack, "closed")),
     ]
-    play = [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
-    result = run_playbook(play, check=True, timeout=300)
-    found = dict(result.task_results())
-    assert set(found) == {t["name"] for t in tasks}, result
+    return run_cases(tasks, tmp_path_factory.mktemp("cases"))
+
+
+def run_cases(tasks, workdir, forks=FORKS):
+    """Each case is an inventory host running the same task with its own options, so the cases run
+    in parallel (forks) instead of one after another: the module start-up is most of their time."""
+    hosts = {"case-" + t["name"]: {"ansible_connection": "local", "mail_check_case": t[MODULE]} for t in tasks}
+    (workdir / "cases.yml").write_text(yaml.safe_dump({"all": {"children": {"cases": {"hosts": hosts}}}}))
+    options = {name: "{{ mail_check_case.%s | default(omit) }}" % name for name in mail_check.ARGUMENT_SPEC}
+    play = [{"hosts": "cases", "gather_facts": False,
+             "tasks": [{"name": "case", MODULE: options, "register": "case", "ignore_errors": True}]}]
+    result = run_playbook(play, check=True, timeout=300, args=("-i", str(workdir / "cases.yml"), "-f", str(forks)))
+    found = {t["name"]: dict(result.task_results("case-" + t["name"])).get("case") for t in tasks}
+    assert all(found.values()), result
     return {"run": result, **found}

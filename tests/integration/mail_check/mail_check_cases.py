@@ -8,6 +8,10 @@ MODULE = "middlebury.mail_clients.mail_check"
 # Short bounds: the blackhole case must end by the deadline, and the whole run stays quick.
 TIMEOUT = 1.5
 DEADLINE = 3.0
+# Every login: Dovecot answers a wrong password only after auth_failure_delay (2 s), and its per-IP
+# auth penalty then delays every later login from 127.0.0.1, doubling up to 15 s. The login cases run
+# concurrently with the wrong-password case, so they get room too.
+LOGIN_BOUNDS = {"timeout": 17, "deadline": 20}
 
 
 def host_of(protocol):

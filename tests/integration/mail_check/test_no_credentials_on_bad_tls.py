@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from ansible_runner import run_playbook
-from mail_check_cases import base, task
+from mail_check_cases import LOGIN_BOUNDS, base, task
 
 pytestmark = pytest.mark.timeout(300)
 BAD_TLS = ("expired", "wrong_name", "untrusted")
@@ -74,7 +74,8 @@ def test_credentials_never_sent_when_tls_verification_fails(mail_stack, proof_us
 def test_control_a_login_over_good_tls_does_show_in_both_logs(mail_stack, control_user):
     stack = mail_stack
     login, password = control_user
-    result, (dove_at, post_at) = _run(stack, [task("good", base(stack), username=login, password=password)])
+    good = task("good", base(stack), LOGIN_BOUNDS, username=login, password=password)
+    result, (dove_at, post_at) = _run(stack, [good])
     assert not dict(result.task_results())["good"].get("failed"), result
     postfix = _wait_for(stack.postfix_log, post_at, r" auth=1", 1)
     dovecot = _since(stack.dovecot_log, dove_at)
