@@ -1,13 +1,11 @@
-"""Fixtures for the mutt tests: the mail stack (the shared session fixture when present), a sandbox that
+"""Fixtures for the mutt tests: the mail stack, a sandbox that
 resolves the real server names to it and trusts its CA, and a tmux driver for the clients' TUI."""
 
 from __future__ import annotations
 
-import os
+import secrets
 import shlex
-import shutil
 import subprocess
-import tempfile
 import time
 
 import pytest
@@ -18,26 +16,18 @@ from sandbox import Sandbox
 CA_IN_SANDBOX = "/etc/ssl/middlebury-test-ca.pem"
 
 
-@pytest.fixture(scope="module")
-def stack(request, tmp_path_factory):
-    """The session mail stack; if the shared fixture is not registered, one of our own for this module."""
-    try:
-        yield request.getfixturevalue("mail_stack")
-        return
-    except pytest.FixtureLookupError:
-        pass
-    from mailstack.stack import MailStack
+# Mail accounts of our own on the shared stack (seeded INBOX, Personal, Classes, Sent...), so that no
+# other test's use of the default accounts can disturb what these tests expect to see.
+MUTT_LOGINS = ("muttjane", "muttbob")
 
-    # Not under pytest's tmp dir: its 0700 parents keep the postfix and dovecot users out.
-    workdir = tempfile.mkdtemp(prefix="mutt-tests-stack-")
-    os.chmod(workdir, 0o755)
-    own = MailStack(workdir, instance=2000 + os.getpid() % 20000)
-    own.start()
-    try:
-        yield own
-    finally:
-        own.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+
+@pytest.fixture
+def stack(mail_stack):
+    """The session's test mail stack (tests/mailstack/pytest_plugin.py), with our two accounts."""
+    for login in MUTT_LOGINS:
+        if login not in mail_stack.users:
+            mail_stack.add_user(login, "Mutt-Test-Pass_%s" % secrets.token_hex(6))
+    return mail_stack
 
 
 @pytest.fixture
@@ -46,7 +36,7 @@ def stack_sandbox(stack, tmp_path):
     sb = Sandbox(tmp_path / "sandbox", hosts_file=stack.hosts_file)
     proc = sb.sh("install -m 0644 %s %s" % (shlex.quote(str(stack.ca_path)), CA_IN_SANDBOX))
     assert proc.returncode == 0, proc
-    for login in stack.users:
+    for login in MUTT_LOGINS:
         sb.add_user(login, login.title())
     return sb
 

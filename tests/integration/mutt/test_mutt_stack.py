@@ -8,12 +8,11 @@ import re
 import uuid
 
 import pytest
-from conftest import CA_IN_SANDBOX, Tui
+from conftest import CA_IN_SANDBOX, MUTT_LOGINS, Tui
 from mutt_support import converge, query
 from sandbox import Sandbox
 
-LOGIN = "jdoe"
-RECIPIENT = "asmith"
+LOGIN, RECIPIENT = MUTT_LOGINS
 
 
 def _configure(sb, account=None, users=None):
@@ -149,7 +148,7 @@ def test_no_plaintext_fallback_when_the_server_offers_no_starttls(stack, tmp_pat
     only by the role, must neither log in to IMAP on 143 nor authenticate to SMTP on 25."""
     sb = Sandbox(tmp_path / "sandbox", hosts_file=stack.hosts_file_for("no_starttls"))
     assert sb.sh("install -m 0644 %s %s" % (stack.ca_path, CA_IN_SANDBOX)).returncode == 0
-    for login in stack.users:
+    for login in MUTT_LOGINS:
         sb.add_user(login)
     _configure(sb, {"incoming_security": "starttls"})
     dovecot, postfix = LogTail(stack.dovecot_log), LogTail(stack.postfix_log)
