@@ -16,7 +16,7 @@ MAX_HELD = 512  # oldest silent connection is dropped beyond this, so a runaway 
 
 
 def _bind(spec: str) -> socket.socket:
-    host, _, port = spec.rpartition(":")
+    host, _sep, port = spec.rpartition(":")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -33,7 +33,7 @@ def _serve(listeners: list[socket.socket]) -> None:
         sel.register(sock, selectors.EVENT_READ)
     held: list[socket.socket] = []
     while True:
-        for key, _ in sel.select():
+        for key, _events in sel.select():
             try:
                 conn, _addr = key.fileobj.accept()
             except OSError:

@@ -59,7 +59,7 @@ def read_accounts(users_dir: Path) -> dict:
     for path in sorted(users_dir.iterdir()):
         if path.name.startswith("."):
             continue
-        login, _, rest = path.read_text().strip().partition(":")
+        login, _sep, rest = path.read_text().strip().partition(":")
         if login:
             found[login] = rest.split(":", 1)[0].removeprefix("{PLAIN}")
     return found
@@ -106,8 +106,8 @@ def deliver_file(maildir: Path, folder: str, data: bytes, seen: bool) -> Path:
     _counter += 1
     target = folder_dir(maildir, folder)
     _ensure_folder(target, folder.upper() != "INBOX")
-    base = "%d.M%dP%dQ%d.%s,S=%d" % (time.time(), time.time_ns() % 1000000, os.getpid(), _counter,
-                                    socket.gethostname().replace("/", "_").replace(":", "_"), len(data))
+    host = socket.gethostname().replace("/", "_").replace(":", "_")
+    base = "%d.M%dP%dQ%d.%s,S=%d" % (time.time(), time.time_ns() % 1000000, os.getpid(), _counter, host, len(data))
     tmp = target / "tmp" / base
     tmp.write_bytes(data)
     final = target / ("cur" if seen else "new") / (base + (":2,S" if seen else ""))

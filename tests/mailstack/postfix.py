@@ -157,7 +157,7 @@ def _postfix(workdir: Path, action: str, timeout: float = 60) -> tuple[int, str]
     # Output to a file, not a pipe: the forked master would keep a pipe open and run() would wait for it.
     with out.open("w") as fh:
         proc = subprocess.run(["postfix", "-c", str(conf_dir(workdir)), action], stdin=subprocess.DEVNULL,
-                              stdout=fh, stderr=subprocess.STDOUT, timeout=timeout, env=env)
+                              stdout=fh, stderr=subprocess.STDOUT, timeout=timeout, env=env, check=False)
     return proc.returncode, out.read_text(errors="replace")
 
 

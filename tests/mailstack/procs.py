@@ -156,7 +156,7 @@ def listening_sockets() -> list[tuple[str, int, int]]:
 
 
 def is_listening(ip: str, port: int, sockets=None) -> bool:
-    return any(a == ip and p == port for a, p, _ in (sockets if sockets is not None else listening_sockets()))
+    return any(a == ip and p == port for a, p, _inode in (sockets if sockets is not None else listening_sockets()))
 
 
 def blockers(ip: str, port: int, sockets=None) -> list[tuple[str, int, int]]:

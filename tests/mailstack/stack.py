@@ -237,6 +237,11 @@ class MailStack:
             time.sleep(0.05)
         return False
 
+    def doveadm(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+        """`doveadm -c <this stack's dovecot.conf> ARGS`,
+        e.g. doveadm("mailbox", "status", "-u", "jdoe", "messages", "INBOX")."""
+        return dovecot.doveadm(self.workdir, *args, timeout=timeout)
+
     # ----- running clients against the stand-ins -----------------------------------------------
     def wrap(self, cmd, variant: str | None = None) -> list[str]:
         """argv prefix: run `cmd` where the real names resolve to the stand-ins (or to a negative variant)."""
@@ -244,7 +249,8 @@ class MailStack:
 
     def run(self, cmd, variant: str | None = None, **kwargs) -> subprocess.CompletedProcess:
         kwargs.setdefault("timeout", 120)
-        return subprocess.run(self.wrap(cmd, variant), **kwargs)
+        kwargs.setdefault("check", False)
+        return subprocess.run(self.wrap(cmd, variant), **kwargs)  # pylint: disable=subprocess-run-check
 
     # ----- processes -------------------------------------------------------------------------------
     def _master_pids(self) -> dict:
@@ -346,9 +352,9 @@ class MailStack:
                 self.instance, "\n  ".join(dict.fromkeys(problems))))
         for parent in self.workdir.parents:
             if parent.exists() and not parent.stat().st_mode & 0o001:
+                mode = parent.stat().st_mode & 0o777
                 raise MailStackError("workdir %s is inside %s (mode %o), which the postfix and dovecot users cannot "
-                                     "enter; use a directory under /tmp" % (self.workdir, parent,
-                                                                           parent.stat().st_mode & 0o777))
+                                     "enter; use a directory under /tmp" % (self.workdir, parent, mode))
         if len(str(self.workdir / "run" / "login" / "imap-login-master")) > 100:
             raise MailStackError("workdir %s is too long for Dovecot's unix sockets (108 bytes); use a shorter "
                                  "--dir" % self.workdir)
@@ -427,14 +433,14 @@ class MailStack:
         env = {"PATH": "/usr/bin:/bin", procs.MARKER_VAR: self.marker}
         script = Path(__file__).with_name("blackhole.py")
         proc = subprocess.run([sys.executable, str(script), str(self.blackhole_pid_file), *specs],
-                              capture_output=True, text=True, timeout=30, env=env)
+                              capture_output=True, text=True, timeout=30, env=env, check=False)
         if proc.returncode:
             raise MailStackError(proc.stderr.strip() or "blackhole failed to start")
 
     def _wait_listening(self, deadline: float) -> None:
         wanted = set(self._bindings())
         while True:
-            have = {(a, p) for a, p, _ in procs.listening_sockets()}
+            have = {(a, p) for a, p, _inode in procs.listening_sockets()}
             missing = wanted - have
             if not missing:
                 return
@@ -532,7 +538,7 @@ class MailStack:
         wanted = set(self._bindings())
         deadline = time.monotonic() + timeout
         while True:
-            busy = wanted & {(a, p) for a, p, _ in procs.listening_sockets()}
+            busy = wanted & {(a, p) for a, p, _inode in procs.listening_sockets()}
             if not busy or time.monotonic() > deadline:
                 return ["%s:%d" % b for b in sorted(busy)]
             time.sleep(0.02)
