@@ -236,3 +236,55 @@ def wizard_config(domain):
     def _probe(client):
         return client.async_script(WIZARD_SCRIPT, args=[domain], timeout=20)
     return _probe
+
+
+# Real work with the role's account, after LOGIN_SCRIPT handed over the password in the same run:
+# list the folders Thunderbird shows (subscribed only), read the INBOX subjects, and send one
+# message through the configured SMTP server with Thunderbird's own SMTP client.
+WORK_SCRIPT = r"""
+const [accountKey, subject, done] = arguments;
+const {MailServices} = ChromeUtils.importESModule("resource:///modules/MailServices.sys.mjs");
+const {SmtpClient} = ChromeUtils.importESModule("resource:///modules/SmtpClient.sys.mjs");
+const {setTimeout} = ChromeUtils.importESModule("resource://gre/modules/Timer.sys.mjs");
+const account = MailServices.accounts.getAccount(accountKey);
+const server = account.incomingServer;
+const identity = account.defaultIdentity;
+const result = {};
+server.performExpand(null);
+const deadline = Date.now() + 30000;
+function readFolders(next) {
+  const inbox = server.rootFolder.getFolderWithFlags(Ci.nsMsgFolderFlags.Inbox);
+  if (inbox && inbox.getTotalMessages(false) > 0 || Date.now() > deadline) {
+    result.folders = server.rootFolder.descendants.map(f => f.name);
+    result.inbox = inbox ? [...inbox.messages].map(h => h.mime2DecodedSubject) : null;
+    next();
+    return;
+  }
+  if (inbox) { try { inbox.updateFolder(null); } catch (e) {} }
+  setTimeout(() => readFolders(next), 500);
+}
+function send(next) {
+  const smtp = MailServices.outgoingServer.getServerByKey(identity.smtpServerKey);
+  const client = new SmtpClient(smtp.wrappedJSObject || smtp);
+  const data = "From: " + identity.email + "\r\nTo: " + identity.email + "\r\nSubject: " + subject +
+    "\r\nMessage-ID: <" + Date.now() + ".tbtest@" + server.hostname + ">\r\nDate: " + new Date().toUTCString() +
+    "\r\n\r\nSent by Thunderbird through the SMTP server the role configured.\r\n";
+  let started = false;
+  client.onidle = () => {
+    if (started) { return; }
+    started = true;
+    client.useEnvelope({from: identity.email, to: [identity.email], size: data.length});
+  };
+  client.onready = () => { client.end(data); };
+  client.ondone = () => { result.sent = true; client.close(); next(); };
+  client.onerror = (status, message) => { result.sendError = status + " " + message; next(); };
+  client.connect();
+}
+readFolders(() => send(() => done(result)));
+"""
+
+
+def do_work(account_key, subject):
+    def _probe(client):
+        return client.async_script(WORK_SCRIPT, args=[account_key, subject], timeout=60)
+    return _probe

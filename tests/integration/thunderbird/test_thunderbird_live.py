@@ -9,6 +9,7 @@ the stack's CA is trusted through the role's own thunderbird_ca_certificates opt
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 
@@ -78,19 +79,21 @@ def lab_box(tmp_path_factory, mail_stack):
     assert result.rc == 0, result
     return sb
 
-def test_lab_login_fresh_profile_shows_the_account_and_logs_in_over_tls(lab_box, mail_stack):
-    login = "jdoe"
-    assert login in mail_stack.users
+def test_lab_login_fresh_profile_shows_the_account_and_works_over_tls(lab_box, mail_stack):
+    # A mail user of this test's own: other suites share the session's stack and its default users.
+    login = "tblab"
+    mail_stack.add_user(login, "Tb-Lab-Pass_9")
     lab_box.add_user(login, LAB_GECOS)
+    subject = "Thunderbird role test %d" % os.getpid()
     profile = tb.make_profile(lab_box, login, "fresh")
     dovecot_mark = mail_stack.dovecot_log.stat().st_size
     postfix_mark = mail_stack.postfix_log.stat().st_size
 
     def probe(client):
         return (tb.read_accounts(PREFS)(client), tb.verify_logins(KEYS["account"], mail_stack.users[login])(client),
-                tb.wizard_config(MODEL["mail_domain"])(client))
+                tb.wizard_config(MODEL["mail_domain"])(client), tb.do_work(KEYS["account"], subject)(client))
 
-    (accounts, logins, wizard), _log = tb.probe(lab_box, login, profile, probe)
+    (accounts, logins, wizard, work), _log = tb.probe(lab_box, login, profile, probe)
     assert_documented_servers(accounts, login)
     identity = ours(accounts)["identities"][0]
     assert identity["email"] == "%s@%s" % (login, MODEL["mail_domain"])
@@ -107,6 +110,15 @@ def test_lab_login_fresh_profile_shows_the_account_and_logs_in_over_tls(lab_box,
     postfix = mail_stack.postfix_log.read_text(errors="replace")[postfix_mark:]
     assert re.search(r"disconnect from .* starttls=1 auth=1", postfix), postfix[-3000:]
     assert not re.search(r"auth=0/1|authentication failed", postfix), postfix[-3000:]
+
+    # Real work: subscribed folders shown, INBOX read, a message sent with AUTH after STARTTLS arrives.
+    assert set(mail_stack.folders) <= set(work["folders"]), work
+    # Thunderbird keeps "Re: " as a flag, not in the subject it stores.
+    assert {re.sub(r"^(Re: )+", "", x) for x in mail_stack.inbox_subjects} <= set(work["inbox"]), work
+    assert work.get("sent") is True, work
+    assert mail_stack.wait_for_message(login, subject), "the message sent by Thunderbird never arrived"
+    postfix = mail_stack.postfix_log.read_text(errors="replace")[postfix_mark:]
+    assert re.search(r"sasl_method=PLAIN, sasl_username=%s\b" % login, postfix), postfix[-3000:]
 
     # Someone adding the account by hand gets the same settings from the role's ISP file.
     assert "error" not in wizard, wizard
