@@ -11,7 +11,7 @@ import secrets
 import pytest
 import yaml
 from ansible_runner import run_playbook
-from mail_check_cases import LOGIN_BOUNDS, MODULE, base, host_of, starttls_endpoints, task
+from mail_check_cases import LOGIN_BOUNDS, MODULE, base, host_of, reset_auth_penalty, starttls_endpoints, task
 
 from ansible_collections.middlebury.mail_clients.plugins.modules import mail_check
 
@@ -70,7 +70,9 @@ def module_results(mail_stack, control_user, tmp_path_factory):
              "security": "ssl"}]),
         task("fails_task", base(stack, "closed")),
     ]
-    return run_cases(tasks, tmp_path_factory.mktemp("cases"))
+    results = run_cases(tasks, tmp_path_factory.mktemp("cases"))
+    reset_auth_penalty(stack)
+    return results
 
 
 def run_cases(tasks, workdir, forks=FORKS):

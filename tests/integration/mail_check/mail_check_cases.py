@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ansible_collections.middlebury.mail_clients.plugins.module_utils import account_model
+from ansible_collections.middlebury.mail_clients.plugins.module_utils.mailcheck import runner
 
 MODULE = "middlebury.mail_clients.mail_check"
 # Short bounds: the blackhole case must end by the deadline, and the whole run stays quick.
@@ -46,3 +47,15 @@ def task(name, *bases, **args):
 def base(stack, variant=None):
     return {"ca_path": str(stack.ca_path), "connect_to": connect_to(stack, variant), "timeout": TIMEOUT,
             "deadline": DEADLINE}
+
+
+def reset_auth_penalty(stack):
+    """One good login from 127.0.0.1 clears Dovecot's auth penalty after our wrong-password case,
+    so the next test of the session (another team's client test) is not delayed by it."""
+    user, password = next(iter(stack.users.items()))
+    endpoints = runner.select_endpoints(account_model, only=["imaps"])
+    options = {**base(stack), **LOGIN_BOUNDS, "username": user, "password": password, "ip_version": "any",
+               "min_tls_version": "TLSv1.2", "x509_strict": False, "auth_mechanisms": ["PLAIN"], "days_warning": 0,
+               "days_critical": 0, "ehlo_name": None}
+    results, _summary = runner.run_checks(endpoints, options)
+    assert results[0]["auth"]["success"], results[0]["message"]
