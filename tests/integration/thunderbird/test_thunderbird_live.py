@@ -234,3 +234,46 @@ def test_named_users_hostile_full_names_round_trip_byte_exact(tb_sandbox):
         assert_documented_servers(seen, user["username"])
         # Named users may change their server settings; only password saving is locked.
         assert not any(seen["prefs"][name]["locked"] for name in LOCKED_SERVER_PREFS)
+
+
+def _stack_box(tmp_path_factory, mail_stack, name, hosts_file, account):
+    sb = TbSandbox(tmp_path_factory.mktemp(name), hosts_file=hosts_file)
+    ca = sb.upper(CA_IN_SANDBOX)
+    ca.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(mail_stack.ca_path, ca)
+    ca.chmod(0o644)
+    result = converge(sb, {"thunderbird_ca_certificates": [CA_IN_SANDBOX], "mail_clients_account": account})
+    assert result.rc == 0, result
+    return sb
+
+
+def test_starttls_account_logs_in_over_tls_and_never_falls_back_to_plaintext(tmp_path_factory, mail_stack):
+    """IMAP on 143 with STARTTLS works against the stack; against servers that offer no STARTTLS
+    (the stack's no_starttls variant, reached through the same real names) Thunderbird refuses
+    to log in rather than sending the password in clear."""
+    account = {"incoming_security": "starttls"}
+    starttls = normalize_account(account, [])
+    login, password = "tbstls", "Tb-Stls-Pass_8"
+    mail_stack.add_user(login, password)
+
+    good = _stack_box(tmp_path_factory, mail_stack, "tb-stls", mail_stack.hosts_file, account)
+    good.add_user(login)
+    mark = mail_stack.dovecot_log.stat().st_size
+
+    def probe(client):
+        return tb.read_accounts(PREFS)(client), tb.verify_logins(KEYS["account"], password)(client)
+
+    (accounts, logins), _log = tb.probe(good, login, tb.make_profile(good, login, "stls"), probe)
+    assert (ours(accounts)["port"], ours(accounts)["socketType"]) == (
+        starttls["incoming"]["port"], SOCKET["starttls"])
+    assert logins == {"imap": 0, "smtp": 0}, logins
+    dovecot = mail_stack.dovecot_log.read_text(errors="replace")[mark:]
+    assert re.search(r"Login: user=<%s>, method=PLAIN, .*TLS" % login, dovecot), dovecot[-3000:]
+
+    bad = _stack_box(tmp_path_factory, mail_stack, "tb-nostls", mail_stack.hosts_file_for("no_starttls"), account)
+    bad.add_user(login)
+    mark = mail_stack.dovecot_log.stat().st_size
+    (_accounts, refused), _log = tb.probe(bad, login, tb.make_profile(bad, login, "nostls"), probe)
+    assert refused.get("imap") not in (None, 0) and refused.get("smtp") not in (None, 0), refused
+    dovecot = mail_stack.dovecot_log.read_text(errors="replace")[mark:]
+    assert "Login: user=<%s>" % login not in dovecot, dovecot[-3000:]
