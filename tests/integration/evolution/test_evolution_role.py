@@ -100,7 +100,7 @@ def _assert_account(seen, account, protocol_uid, login, person):
     assert transport["camel"]["security-method"] == NICKS[smtp["security"]]
 
 
-def _wait_for(mail_stack, login, subject, timeout=20.0):
+def _wait_for(mail_stack, login, subject, timeout=60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if subject in mail_stack.message_subjects(login, "INBOX"):
