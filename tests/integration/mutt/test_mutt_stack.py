@@ -5,6 +5,7 @@ command line at run time (`-e "set imap_pass=..."`), since the role never writes
 from __future__ import annotations
 
 import re
+import subprocess
 import uuid
 
 import pytest
@@ -13,6 +14,7 @@ from mutt_support import converge, query
 from sandbox import Sandbox
 
 LOGIN, RECIPIENT = MUTT_LOGINS
+UNSUBSCRIBED = "NotSubscribed"
 
 
 def _configure(sb, account=None, users=None):
@@ -46,6 +48,13 @@ def _dovecot_tls_login(log_text, service, login):
     return lines
 
 
+def _create_unsubscribed_folder(stack):
+    """A folder that exists on the server but is not subscribed."""
+    made = subprocess.run(["doveadm", "-c", str(stack.dovecot_conf), "mailbox", "create", "-u", LOGIN, UNSUBSCRIBED],
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert made.returncode == 0 or "exists" in made.stderr, made
+
+
 def _mutt_argv(client, *settings):
     return [client, "-e", "set " + " ".join(settings)]
 
@@ -62,6 +71,8 @@ def test_mutt_lists_inbox_over_imap_tls_and_sees_subscribed_folders(stack, stack
     got, err = query(stack_sandbox, "mutt", LOGIN, ["folder"])
     scheme = "imaps" if security == "ssl" else "imap"
     assert err == "" and got["folder"].startswith(scheme + "://"), got
+    # A folder that exists but is not subscribed must not be listed (imap_list_subscribed).
+    _create_unsubscribed_folder(stack)
     log = LogTail(stack.dovecot_log)
     # With STARTTLS, mutt's protocol trace (-d 2, test only) shows the upgrade before the login.
     debug = ["-d", "2"] if security == "starttls" else []
@@ -76,7 +87,8 @@ def test_mutt_lists_inbox_over_imap_tls_and_sees_subscribed_folders(stack, stack
     tui.keys("c")
     tui.wait_for("Open mailbox")
     tui.keys("?")
-    tui.wait_for(*[f for f in stack.folders if f != "INBOX"][:2])
+    screen = tui.wait_for(*[f for f in stack.folders if f != "INBOX"][:2])
+    assert UNSUBSCRIBED not in screen, "the browser lists an unsubscribed folder:\n" + screen
     lines = _dovecot_tls_login(log.new(), "imap", LOGIN)
     assert lines
 
@@ -173,3 +185,15 @@ def test_no_plaintext_fallback_when_the_server_offers_no_starttls(stack, tmp_pat
     assert "sasl_username=%s" % LOGIN not in smtp_log, "authenticated without TLS"
     assert re.search(r"disconnect from .* starttls=0/1 ", smtp_log) and " auth=" not in smtp_log, smtp_log[-2000:]
     assert not stack.wait_for_message(RECIPIENT, subject, timeout=3)
+
+
+def test_without_imap_subscriptions_the_browser_lists_every_folder(stack, stack_sandbox, tui):
+    # The counter-test of the subscribed-only listing above: the same browser, imap_subscriptions false.
+    _configure(stack_sandbox, {"imap_subscriptions": False})
+    _create_unsubscribed_folder(stack)
+    tui.start(LOGIN, _mutt_argv("mutt", "imap_pass='%s'" % _password(stack)))
+    tui.wait_for(*stack.inbox_subjects)
+    tui.keys("c")
+    tui.wait_for("Open mailbox")
+    tui.keys("?")
+    tui.wait_for(UNSUBSCRIBED, *[f for f in stack.folders if f != "INBOX"][:2])
