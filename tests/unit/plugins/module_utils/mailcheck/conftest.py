@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import subprocess
@@ -94,6 +95,9 @@ class Scripted:
 
     def finish(self):
         self.done.set()
+        # A client that never connected (stalled DNS, IPv6 only) must not keep accept() waiting.
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
         self.thread.join(15)
         return self.received
 

@@ -175,3 +175,31 @@ def test_negotiated_version_and_cipher_are_reported(scripted, check):
     result = check(server, "imap", "ssl")
     assert result["tls"]["version"] == "TLSv1.2" and result["tls"]["cipher"] and result["tls"]["bits"] >= 128
     assert result["certificate"]["subject_cn"] == "mail.unit.test" and result["certificate"]["issuer_cn"] == "Unit ca"
+
+
+def _dual_stack(monkeypatch, port):
+    """The name has an IPv6 and an IPv4 address; only IPv4 listens (the scripted server)."""
+    def fake(host, _port, *_args, **_kwargs):
+        return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", port, 0, 0)),
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(resolve.socket, "getaddrinfo", fake)
+
+
+IMAPS_GREETING = [("send", b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n")]
+
+
+def test_any_family_falls_back_and_reports_each_attempt(monkeypatch, scripted, check):
+    server = scripted(IMAPS_GREETING, implicit=True)
+    _dual_stack(monkeypatch, server.port)
+    result = check(server, "imap", "ssl", connect_to={})
+    assert result["status"] == "pass" and result["family"] == "4"
+    assert [a["address"] for a in result["connect_attempts"]] == ["::1", "127.0.0.1"]
+    assert result["connect_attempts"][0]["error"] and result["connect_attempts"][1]["error"] is None
+
+
+def test_only_ipv6_does_not_fall_back(monkeypatch, scripted, check):
+    server = scripted(IMAPS_GREETING, implicit=True)
+    _dual_stack(monkeypatch, server.port)
+    result = check(server, "imap", "ssl", connect_to={}, ip_version="6")
+    assert result["error_class"] == "refused" and [a["address"] for a in result["connect_attempts"]] == ["::1"]
