@@ -33,4 +33,4 @@ for path in (str(COLLECTIONS_ROOT), str(TESTS)):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-pytest_plugins = ["mailstack.pytest_plugin"] if (TESTS / "mailstack" / "pytest_plugin.py").exists() else []
+pytest_plugins = ["mailstack.pytest_plugin"]
