@@ -199,8 +199,11 @@ def test_lab_mode_autoconfig_for_every_login_and_system_dconf(tmp_path, mail_sta
     gecos = HOSTILE[1]
     sb = new_sandbox(tmp_path, mail_stack, [("evolab", gecos)])
     mail_settings = {"image-loading-policy": "'never'", "trash-empty-on-exit": True}
+    # The label is free text in a template EDS copies raw: our escaping must survive that copy.
+    label = {"display_name": "Zoë's \"Mail\"; back\\slash $(id) `id`"}
     dconf = {"evolution_dconf_settings": {"org/gnome/evolution/mail": mail_settings},
-             "evolution_dconf_locks": ["/org/gnome/evolution/mail/image-loading-policy"]}
+             "evolution_dconf_locks": ["/org/gnome/evolution/mail/image-loading-policy"],
+             "mail_clients_account": label}
     result = converge(sb, dconf)
     assert result.rc == 0, result
     assert DCONF_HANDLER in result.changed_tasks()
@@ -217,7 +220,7 @@ def test_lab_mode_autoconfig_for_every_login_and_system_dconf(tmp_path, mail_sta
     assert read.stdout.strip() == "'never'", read
 
     # At login the user's registry copies the templates, expanding ${USER} and ${REALNAME}.
-    account = normalize_account({}, [])
+    account = normalize_account(label, [])
     person = {"username": "evolab", "email": "evolab@%s" % account["mail_domain"], "full_name": gecos}
     subject = "evolution lab %s" % secrets.token_hex(4)
     seen = probe(sb, "evolab", uids=[UID["imap"]], password=stack_logins["evolab"],
