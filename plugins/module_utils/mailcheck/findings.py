@@ -46,7 +46,7 @@ def _tls_verify(exc, ctx):
         detail = "it is for %s" % ", ".join(cert.get("sans") or [cert["subject_cn"]])
     expired = ""
     if kind == "cert_expired" and cert.get("not_after"):
-        ago = int(round(-(cert.get("days_left") or 0)))
+        ago = round(-(cert.get("days_left") or 0))
         expired = " on %s (%d day%s ago)" % (cert["not_after"], ago, "" if ago == 1 else "s")
     if kind == "cert_untrusted" and cert.get("issuer_cn"):
         detail = "%s; issued by %r" % (detail, cert["issuer_cn"])

@@ -17,6 +17,7 @@ import ssl
 import tempfile
 import time
 
+_ENCODING_DER = getattr(getattr(ssl, "_ssl", None), "ENCODING_DER", 2)
 MIN_VERSIONS = {"TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
 
 
@@ -141,17 +142,15 @@ def chain_facts(sslsock, now=None):
     3.13 has get_verified_chain() (DER); 3.10-3.12 have it on the private _sslobj."""
     chain = []
     try:
-        public = getattr(sslsock, "get_verified_chain", None)
-        if public is not None:
-            for der in public():
-                facts = facts_from_der(der if isinstance(der, bytes) else der.public_bytes(ssl.ENCODING_DER), now)
-                chain.append(facts)
-        else:
-            private = getattr(getattr(sslsock, "_sslobj", None), "get_verified_chain", None)
-            if private is None:
-                return None
-            for cert in private():
-                chain.append(facts_from_dict(cert.get_info(), cert.public_bytes(ssl.ENCODING_DER), now))
+        getter = getattr(sslsock, "get_verified_chain", None) \
+            or getattr(getattr(sslsock, "_sslobj", None), "get_verified_chain", None)
+        if getter is None:
+            return None
+        for item in getter():
+            if isinstance(item, bytes):  # 3.13+: DER
+                chain.append(facts_from_der(item, now))
+            else:  # 3.10-3.12: _ssl.Certificate; DER is _ssl.ENCODING_DER (no public constant)
+                chain.append(facts_from_dict(item.get_info(), item.public_bytes(_ENCODING_DER), now))
     except Exception:  # best effort: the leaf facts stand on their own
         return None
     return [{"subject_cn": c.get("subject_cn"), "not_after": c.get("not_after"), "days_left": c.get("days_left")}

@@ -30,6 +30,8 @@ def test_documented_endpoints_pass_with_the_test_ca(module_results):
         assert ep["status"] == "pass", ep["message"]
         assert ep["tls"]["verified"] and ep["tls"]["version"] in ("TLSv1.2", "TLSv1.3") and ep["tls"]["cipher"]
         assert ep["certificate"]["days_left"] > 30 and ep["host"] in ep["certificate"]["sans"]
+        chain = ep["certificate"]["chain"]
+        assert len(chain) >= 2 and ep["certificate"]["chain_min_days_left"] == min(c["days_left"] for c in chain)
         assert {"dns", "tcp", "tls", "greeting", "total"} <= set(ep["timings_ms"])
         assert ep["auth"]["attempted"] is False and {"PLAIN", "LOGIN"} <= set(ep["auth"]["offered"])
     assert eps["imap_starttls"]["capabilities"]["before_tls"] and "LOGINDISABLED" in eps["imap_starttls"][
@@ -124,9 +126,12 @@ def test_both_families_give_one_result_each(module_results):
 def test_expiry_thresholds_against_the_real_certificates(module_results):
     warned = module_results["expiry_warning"]
     assert not warned.get("failed") and warned["summary"]["status"] == "warn"
-    assert all(_codes(ep) == ["cert_expiry_warning"] for ep in warned["endpoints"])
+    # The leaf and the CA above it (whole chain, unlike check_imap -D) each get a finding.
+    for ep in warned["endpoints"]:
+        assert set(_codes(ep)) == {"cert_expiry_warning"}
+        assert any("chain" in f["message"] for f in ep["findings"]), ep["findings"]
     for ep in module_results["expiry_critical"]["endpoints"]:
-        assert ep["error_class"] == "cert_expiry" and _codes(ep) == ["cert_expiry_critical"]
+        assert ep["error_class"] == "cert_expiry" and set(_codes(ep)) == {"cert_expiry_critical"}
 
 
 def test_account_description_gives_the_clients_endpoints(module_results):

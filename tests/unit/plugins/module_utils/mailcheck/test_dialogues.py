@@ -203,3 +203,10 @@ def test_only_ipv6_does_not_fall_back(monkeypatch, scripted, check):
     _dual_stack(monkeypatch, server.port)
     result = check(server, "imap", "ssl", connect_to={}, ip_version="6")
     assert result["error_class"] == "refused" and [a["address"] for a in result["connect_attempts"]] == ["::1"]
+
+
+def test_whole_verified_chain_is_reported(scripted, check):
+    server = scripted(IMAPS_GREETING, implicit=True)
+    cert = check(server, "imap", "ssl")["certificate"]
+    assert [c["subject_cn"] for c in cert["chain"]] == ["mail.unit.test", "Unit ca"]
+    assert cert["chain_min_days_left"] == cert["days_left"]  # the leaf (200 d) expires before the CA (400 d)
