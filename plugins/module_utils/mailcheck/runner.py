@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 
@@ -75,8 +76,11 @@ def run_checks(endpoints, options):
         if any(ch in (options.get(key) or "") for ch in "\0\r\n"):
             raise ValueError("%s must not contain NUL, CR or LF: no mail protocol can carry them" % key)
     connect_to = parse_connect_to(options.get("connect_to"))
-    context = verified_context(options.get("ca_path"), options.get("min_tls_version", "TLSv1.2"),
-                               options.get("x509_strict", False))
+    try:
+        context = verified_context(options.get("ca_path"), options.get("min_tls_version", "TLSv1.2"),
+                                   options.get("x509_strict", False))
+    except (ssl.SSLError, OSError) as exc:
+        raise ValueError("ca_path %s: no usable CA certificate in it (%s)" % (options.get("ca_path"), exc)) from None
     deadline = Deadline(options["deadline"], options["timeout"])
     resolver = Resolver()
     jobs = []

@@ -56,3 +56,11 @@ def test_summary():
     assert (summary["passed"], summary["warned"], summary["failed"]) == (1, 1, 1)
     assert summary["failed_endpoints"] == ["c"] and summary["warned_endpoints"] == ["b"]
     assert summary["error_classes"] == ["refused"] and summary["min_days_left"] == 12.5
+
+
+def test_unusable_ca_file_is_an_input_error(tmp_path):
+    bad = tmp_path / "ca.pem"
+    bad.write_text("not a certificate\n")
+    options = {"ca_path": str(bad), "timeout": 1, "deadline": 1}
+    with pytest.raises(ValueError, match="no usable CA certificate"):
+        runner.run_checks([], options)
