@@ -5,10 +5,22 @@ Expected values are derived from the collection's account model, never restated 
 from __future__ import annotations
 
 import shlex
+import subprocess
+import time
 
 from ansible_runner import run_playbook
 
 from ansible_collections.middlebury.mail_clients.plugins.module_utils.account_model import normalize_account
+
+# Where the sandbox gets the stack's CA: a department with an internal CA would ship it the same way and
+# point mutt_ca_file at it.
+CA_IN_SANDBOX = "/etc/ssl/middlebury-test-ca.pem"
+
+
+# Mail accounts of our own on the shared stack (seeded INBOX, Personal, Classes, Sent...), so that no
+# other test's use of the default accounts can disturb what these tests expect to see.
+MUTT_LOGINS = ("muttjane", "muttbob")
+
 
 ROLE = "middlebury.mail_clients.mutt"
 CLIENTS = ("mutt", "neomutt")
@@ -132,3 +144,43 @@ def expected(account=None, users=None, login=None, user_index=None, ca_file=None
     if ca_file:
         values["ssl_ca_certificates_file"] = ca_file
     return values
+
+
+class Tui:
+    """One client in a tmux pane on a private socket, started inside the sandbox as a login."""
+
+    def __init__(self, sandbox, socket):
+        self.sandbox = sandbox
+        self.socket = str(socket)
+
+    def _tmux(self, *args, timeout=15):
+        return subprocess.run(["tmux", "-S", self.socket, *args], capture_output=True, text=True,
+                              timeout=timeout, check=False)
+
+    def start(self, login, argv):
+        inner = ["runuser", "-u", login, "--", "env", "-i", "HOME=/home/%s" % login, "TERM=xterm",
+                 "PATH=/usr/bin:/bin", "LANG=C.UTF-8", *argv]
+        # The pane stays a while after the client exits, so its last words can be read.
+        command = "%s; echo CLIENT-EXITED rc=$?; sleep 60" % shlex.join(self.sandbox.wrap(inner))
+        proc = self._tmux("new-session", "-d", "-x", "160", "-y", "40", command)
+        assert proc.returncode == 0, proc
+
+    def screen(self):
+        return self._tmux("capture-pane", "-p").stdout
+
+    def wait_for(self, *texts, timeout=30.0):
+        """Poll the screen until every text is on it; fail with the screen otherwise."""
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if all(text in screen for text in texts):
+                return screen
+            time.sleep(0.2)
+        raise AssertionError("not on screen after %.0fs: %r\n%s" % (timeout, texts, screen))
+
+    def keys(self, *keys):
+        assert self._tmux("send-keys", *keys).returncode == 0
+
+    def close(self):
+        self._tmux("kill-server")

@@ -9,8 +9,7 @@ import subprocess
 import uuid
 
 import pytest
-from conftest import CA_IN_SANDBOX, MUTT_LOGINS, Tui
-from mutt_support import converge, query
+from mutt_support import CA_IN_SANDBOX, MUTT_LOGINS, Tui, converge, query
 from sandbox import Sandbox
 
 LOGIN, RECIPIENT = MUTT_LOGINS
