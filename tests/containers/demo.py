@@ -95,7 +95,7 @@ def main() -> int:
         report_dir.mkdir(parents=True, exist_ok=True)
         step("Running playbooks/verify.yml from inside the lab PC against the stand-ins")
         out = run([BIN / "ansible-playbook", "-i", inventory, "middlebury.mail_clients.verify",
-                   "-e", json.dumps({"mail_clients_report_dir": str(report_dir)})], env)
+                   "-e", json.dumps({"mail_check_report_dir": str(report_dir)})], env)
         print(recap(out.stdout))
 
         step("mutt in the lab PC, logged in as %s, reading the demo INBOX (tmux screen)" % LOGIN)
