@@ -16,6 +16,7 @@ from conftest import (
     KEYS,
     POLICIES_PATH,
     ROLE_CONSTANTS,
+    TbSandbox,
     converge,
     snapshot,
 )
@@ -50,14 +51,24 @@ def upper_file(sb, path):
 
 @pytest.fixture
 def lab(tb_sandbox):
+    """A lab-mode converge of its own, for tests that change the sandbox further."""
     sb = tb_sandbox()
     result = converge(sb)
     assert result.rc == 0, result
     return sb, result
 
 
-def test_lab_layout_only_system_files_world_readable(lab):
-    sb, result = lab
+@pytest.fixture(scope="module")
+def lab_shared(tmp_path_factory):
+    """One lab-mode converge for the tests that only read its files."""
+    sb = TbSandbox(tmp_path_factory.mktemp("tb-files"))
+    result = converge(sb)
+    assert result.rc == 0, result
+    return sb, result
+
+
+def test_lab_layout_only_system_files_world_readable(lab_shared):
+    sb, result = lab_shared
     assert result.changed() == 1
     for path in (AUTOCONFIG_PATH, CFG_PATH, POLICIES_PATH, ISP_PATH):
         st = os.stat(upper_file(sb, path))
@@ -76,10 +87,10 @@ def test_lab_layout_only_system_files_world_readable(lab):
     assert "Certificates" not in policies
 
 
-def test_isp_file_offers_the_documented_settings(lab):
+def test_isp_file_offers_the_documented_settings(lab_shared):
     import xml.etree.ElementTree as ET
 
-    sb, _result = lab
+    sb, _result = lab_shared
     root = ET.parse(upper_file(sb, ISP_PATH)).getroot()
     provider = root.find("emailProvider")
     assert provider.findtext("domain") == MODEL["mail_domain"]
@@ -181,8 +192,8 @@ def test_a_broken_cfg_never_reaches_disk(lab):
 
 # --- The .cfg's logic, run in Node.js against a model of the pref API ------------------------------
 
-def test_cfg_fresh_profile_gets_the_account_as_default(lab):
-    sb, _result = lab
+def test_cfg_fresh_profile_gets_the_account_as_default(lab_shared):
+    sb, _result = lab_shared
     run = run_cfg(upper_file(sb, CFG_PATH), "jdoe")
     assert run.items(ACCOUNTS) == [KEYS["account"]]
     assert run.items(SMTPS) == [KEYS["smtp"]]
@@ -205,8 +216,8 @@ def test_cfg_fresh_profile_gets_the_account_as_default(lab):
     assert set(run.user) == {ACCOUNTS, SMTPS, DEFAULT}
 
 
-def test_cfg_appends_to_the_users_own_lists_and_keeps_the_default(lab):
-    sb, _result = lab
+def test_cfg_appends_to_the_users_own_lists_and_keeps_the_default(lab_shared):
+    sb, _result = lab_shared
     own = {ACCOUNTS: "account1,account2", SMTPS: "smtp1", DEFAULT: "account2"}
     run = run_cfg(upper_file(sb, CFG_PATH), "jdoe", own)
     assert run.items(ACCOUNTS) == ["account1", "account2", KEYS["account"]]
@@ -217,15 +228,15 @@ def test_cfg_appends_to_the_users_own_lists_and_keeps_the_default(lab):
 
 
 @pytest.mark.parametrize("env", [{"USER": "root"}, {"USER": ""}, {}])
-def test_cfg_skips_root_and_an_unknown_user(lab, env):
-    sb, _result = lab
+def test_cfg_skips_root_and_an_unknown_user(lab_shared, env):
+    sb, _result = lab_shared
     run = run_cfg(upper_file(sb, CFG_PATH), None, {ACCOUNTS: "account1"}, env=env)
     assert run.items(ACCOUNTS) == ["account1"]
     assert not any(k.startswith(S) or k.startswith(I) for k in run.defaults)
 
 
-def test_cfg_strips_a_realm_and_falls_back_to_logname(lab):
-    sb, _result = lab
+def test_cfg_strips_a_realm_and_falls_back_to_logname(lab_shared):
+    sb, _result = lab_shared
     assert run_cfg(upper_file(sb, CFG_PATH), "jdoe@MIDD.EXAMPLE").value(S + "userName") == "jdoe"
     assert run_cfg(upper_file(sb, CFG_PATH), None, env={"LOGNAME": "asmith"}).value(S + "userName") == "asmith"
 
