@@ -116,7 +116,7 @@ def test_lab_login_fresh_profile_shows_the_account_and_works_over_tls(lab_box, m
     # Thunderbird keeps "Re: " as a flag, not in the subject it stores.
     assert {re.sub(r"^(Re: )+", "", x) for x in mail_stack.inbox_subjects} <= set(work["inbox"]), work
     assert work.get("sent") is True, work
-    assert mail_stack.wait_for_message(login, subject), "the message sent by Thunderbird never arrived"
+    assert mail_stack.wait_for_message(login, subject, timeout=60), "the message sent by Thunderbird never arrived"
     postfix = mail_stack.postfix_log.read_text(errors="replace")[postfix_mark:]
     assert re.search(r"sasl_method=PLAIN, sasl_username=%s\b" % login, postfix), postfix[-3000:]
 
