@@ -48,6 +48,7 @@ const accounts = am.accounts.map(a => {
   return {key: a.key, server: s.key, type: s.type, host: s.hostname, port: s.port,
           socketType: s.socketType, authMethod: s.authMethod, username: s.username,
           prettyName: s.prettyName,
+          leaveOnServer: s.type == "pop3" ? s.QueryInterface(Ci.nsIPop3IncomingServer).leaveMessagesOnServer : null,
           identities: a.identities.map(i => ({key: i.key, email: i.email, fullName: i.fullName,
                                               smtpServerKey: i.smtpServerKey}))};
 });

@@ -277,3 +277,31 @@ def test_starttls_account_logs_in_over_tls_and_never_falls_back_to_plaintext(tmp
     assert refused.get("imap") not in (None, 0) and refused.get("smtp") not in (None, 0), refused
     dovecot = mail_stack.dovecot_log.read_text(errors="replace")[mark:]
     assert "Login: user=<%s>" % login not in dovecot, dovecot[-3000:]
+
+
+def test_pop3_account_leaves_mail_on_the_server_and_logs_in_over_tls(tmp_path_factory, mail_stack):
+    account = {"protocol": "pop3"}
+    pop = normalize_account(account, [])
+    login, password = "tbpop", "Tb-Pop-Pass_7"
+    mail_stack.add_user(login, password)
+    box = _stack_box(tmp_path_factory, mail_stack, "tb-pop", mail_stack.hosts_file, account)
+    box.add_user(login)
+    mark = mail_stack.dovecot_log.stat().st_size
+
+    def probe(client):
+        return (tb.read_accounts([*PREFS, S + "leave_on_server"])(client),
+                tb.verify_logins(KEYS["account"], password)(client))
+
+    # With a POP3 account, Thunderbird 153's start-up mail check blocked the headless Marionette
+    # session even when started offline (seen here, every time): the test profile (not the role)
+    # turns the start-up check off; the login itself is checked below.
+    quiet = {S + "login_at_startup": False, S + "check_new_mail": False}
+    (accounts, logins), _log = tb.probe(box, login, tb.make_profile(box, login, "pop"), probe, extra_prefs=quiet)
+    ours_pop = ours(accounts)
+    assert (ours_pop["type"], ours_pop["port"], ours_pop["socketType"]) == (
+        "pop3", pop["incoming"]["port"], SOCKET[pop["incoming"]["security"]])
+    assert ours_pop["leaveOnServer"] is True
+    assert accounts["prefs"][S + "leave_on_server"]["locked"] is True
+    assert logins.get("imap") == 0, logins  # the incoming server's check, here POP3
+    dovecot = mail_stack.dovecot_log.read_text(errors="replace")[mark:]
+    assert re.search(r"pop3-login: .*Login: user=<%s>, method=PLAIN, .*TLS" % login, dovecot), dovecot[-3000:]
