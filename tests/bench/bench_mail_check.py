@@ -83,6 +83,17 @@ def _run_tools(commands):
     return time.perf_counter() - begin
 
 
+def _run_tools_concurrently(commands):
+    """All at once: a control for how much concurrency this machine and stack allow at all."""
+    begin = time.perf_counter()
+    procs = [subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for argv in commands]
+    codes = [proc.wait(TOOL_TIMEOUT) for proc in procs]
+    if any(codes):
+        raise RuntimeError("concurrent tools failed: %s" % codes)
+    return time.perf_counter() - begin
+
+
 def suite_commands(ips, ports):
     return [[str(PLUGINS / "check_imap"), "-H", ips["imap"], "-p", str(ports["imaps"]), "-S"],
             [str(PLUGINS / "check_imap"), "-H", ips["imap"], "-p", str(ports["imap"])],
@@ -150,6 +161,8 @@ def scenario(stack, ips, runs, work, name):
 
     suite = suite_commands(ips, ports)
     s_client = s_client_commands(ips, ports, str(stack.ca_path))
+    names = [ep["name"] for ep in account_model.documented_endpoints()]
+    s_client_slowest = [s_client[names.index(slowest)]]
     results = measure({
         "module x4 (process)": module(full_file, "x4"),
         "module x1 (process)": module(one_file, "x1"),
@@ -157,6 +170,8 @@ def scenario(stack, ips, runs, work, name):
         "engine x1 (in-process)": lambda: run_engine(one),
         "check_* suite, sequential": lambda: _run_tools(suite),
         "openssl s_client x4, sequential": lambda: _run_tools(s_client),
+        "openssl s_client x4, concurrent": lambda: _run_tools_concurrently(s_client),
+        "openssl s_client x1 (same endpoint)": lambda: _run_tools(s_client_slowest),
     }, runs)
     for key, label in (("x4", "module x4 (time inside the module)"), ("x1", "module x1 (time inside the module)")):
         results[label] = {"median": round(statistics.median(inner[key][1:]), 1), "min": round(min(inner[key][1:]), 1),
@@ -180,6 +195,8 @@ def ratios(res):
                                                            "check_* suite, sequential"),
         "module x4 process / check_* suite": q("module x4 (process)", "check_* suite, sequential"),
         "engine x4 / s_client x4": q("engine x4 (in-process)", "openssl s_client x4, sequential"),
+        "control: s_client x4 concurrent / x1": q("openssl s_client x4, concurrent",
+                                                  "openssl s_client x1 (same endpoint)"),
     }
 
 
