@@ -110,9 +110,27 @@ def _write_user_js(sb, login, profile, port, extra_prefs):
     sb.run(["chown", "%s:" % login, profile + "/user.js"], timeout=30)
 
 
+def _session_members(sid):
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry, encoding="utf-8", errors="replace") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:  # fields after "(comm)": state ppid pgrp session ...
+            members.append(int(entry))
+    return members
+
+
 def _kill_group(proc):
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
+    """Kill everything this run started. The Popen made a new session; GNU timeout then moves
+    Thunderbird into a process group of its own, so the whole session is killed, by PID."""
+    for pid in _session_members(proc.pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     proc.wait(timeout=30)
 
 
