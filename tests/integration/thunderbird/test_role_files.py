@@ -299,7 +299,7 @@ def test_options_reach_policies_and_lock(tb_sandbox):
     result = converge(sb, {"thunderbird_ca_certificates": ["/etc/ssl/dept-ca.pem"], "thunderbird_tls_min": "tls1.3",
                            "thunderbird_lock_server_settings": False, "thunderbird_isp_file": False,
                            "thunderbird_extra_policies": {"DisableTelemetry": True},
-                           "mail_clients_account": {"protocol": "pop3"}})
+                           "mail_clients_account": {"protocol": "pop3", "save_password": True}})
     assert result.rc == 0, result
     policies = json.loads(upper_file(sb, POLICIES_PATH).read_text())["policies"]
     assert policies["Certificates"] == {"Install": ["/etc/ssl/dept-ca.pem"]}
@@ -309,7 +309,9 @@ def test_options_reach_policies_and_lock(tb_sandbox):
     pop = normalize_account({"protocol": "pop3"})
     assert run.value(S + "type") == "pop3" and run.value(S + "port") == pop["incoming"]["port"]
     assert run.value(S + "leave_on_server") is True
-    assert run.locked == {"signon.rememberSignons"}
+    # save_password true: neither the .cfg nor the policies stop Thunderbird from saving it.
+    assert run.locked == set() and "signon.rememberSignons" not in run.defaults
+    assert not {"PasswordManagerEnabled", "OfferToSaveLogins", "OfferToSaveLoginsDefault"} & set(policies)
 
 
 def test_install_on_a_host_that_has_the_packages_changes_nothing(lab):
