@@ -9,7 +9,7 @@ import stat
 import pytest
 from ansible_runner import run_playbook
 from cfg_runner import run_cfg
-from conftest import (
+from tb_role import (
     AUTOCONFIG_PATH,
     CFG_PATH,
     ISP_DIR,

@@ -15,12 +15,10 @@ import shutil
 
 import pytest
 import tb_harness as tb
-from conftest import KEYS, ROLE_CONSTANTS, TbSandbox, converge
 from tb_harness import pref_line
+from tb_role import KEYS, ROLE_CONSTANTS, TbSandbox, converge
 
 from ansible_collections.middlebury.mail_clients.plugins.module_utils.account_model import normalize_account
-
-pytestmark = pytest.mark.skipif(False, reason="never skipped: a missing Thunderbird must fail")
 
 MODEL = normalize_account({}, [])
 SOCKET = ROLE_CONSTANTS["__thunderbird_socket_type"]
