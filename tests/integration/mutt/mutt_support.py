@@ -74,13 +74,13 @@ def parse_query(text):
     values = {}
     for line in text.splitlines():
         if line.endswith(" is set") or line.endswith(" is unset"):
-            name, _, state = line.rpartition(" is ")
+            name, _sep, state = line.rpartition(" is ")
             values[name.strip()] = "yes" if state == "set" else "no"
             continue
         if line.startswith("set ") and " = " in line:
-            name, _, raw = line[4:].partition(" = ")
+            name, _sep, raw = line[4:].partition(" = ")
         elif "=" in line:
-            name, _, raw = line.partition("=")
+            name, _sep, raw = line.partition("=")
         else:
             continue
         name = NEOMUTT_NAMES.get(name.strip(), name.strip())
