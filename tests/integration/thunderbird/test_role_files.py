@@ -325,3 +325,17 @@ def test_install_on_a_host_that_has_the_packages_changes_nothing(lab):
     assert [name.split(" : ")[1] for name in remote_executions(again)] == [
         "Install Thunderbird, and Node.js to check the AutoConfig file",
         "Write Thunderbird's AutoConfig, policies and account-wizard files"]
+
+
+def test_named_users_can_be_locked_and_oauth2_maps_to_thunderbirds_method(tb_sandbox):
+    import xml.etree.ElementTree as ET
+
+    sb = tb_sandbox()
+    result = converge(sb, {"mail_clients_users": [{"login": "alice"}], "thunderbird_lock_server_settings": True,
+                           "mail_clients_account": {"auth": "oauth2"}})
+    assert result.rc == 0, result
+    run = run_cfg(upper_file(sb, CFG_PATH), "alice")
+    assert {S + "hostname", S + "socketType", S + "authMethod", O + "try_ssl"} <= run.locked
+    assert run.value(S + "authMethod") == AUTH["oauth2"] and run.value(O + "authMethod") == AUTH["oauth2"]
+    root = ET.parse(upper_file(sb, ISP_PATH)).getroot()
+    assert {a.text for a in root.iter("authentication")} == {"OAuth2"}
