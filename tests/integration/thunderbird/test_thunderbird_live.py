@@ -34,19 +34,23 @@ CA_IN_SANDBOX = "/etc/ssl/mailstack-test-ca.pem"
 # A GECOS name with a quote and non-ASCII letters: lab mode takes the full name from there.
 LAB_GECOS = "Zoë O'Doe"
 
+
 @pytest.fixture(scope="module", autouse=True)
 def _thunderbird_installed():
     assert shutil.which("thunderbird"), "Debian's thunderbird package is required (tests/apt/thunderbird.txt)"
+
 
 def ours(result):
     matches = [a for a in result["accounts"] if a["key"] == KEYS["account"]]
     assert len(matches) == 1, result["accounts"]
     return matches[0]
 
+
 def our_smtp(result):
     matches = [s for s in result["smtp"] if s["key"] == KEYS["smtp"]]
     assert len(matches) == 1, result["smtp"]
     return matches[0]
+
 
 def assert_documented_servers(result, username):
     account = ours(result)
@@ -66,6 +70,7 @@ def assert_documented_servers(result, username):
     assert signon == {"value": False, "locked": True, "user": False}
     assert result["policies"] == 1, "policies.json was not applied"
 
+
 @pytest.fixture(scope="module")
 def lab_box(tmp_path_factory, mail_stack):
     sb = TbSandbox(tmp_path_factory.mktemp("tb-lab"), hosts_file=mail_stack.hosts_file)
@@ -76,6 +81,7 @@ def lab_box(tmp_path_factory, mail_stack):
     result = converge(sb, {"thunderbird_ca_certificates": [CA_IN_SANDBOX]})
     assert result.rc == 0, result
     return sb
+
 
 def test_lab_login_fresh_profile_shows_the_account_and_works_over_tls(lab_box, mail_stack):
     # A mail user of this test's own: other suites share the session's stack and its default users.
@@ -136,6 +142,7 @@ def test_lab_login_fresh_profile_shows_the_account_and_works_over_tls(lab_box, m
     assert not saved.exists() or not json.loads(saved.read_text()).get("logins")
     assert mail_stack.users[login] not in (upper / "prefs.js").read_text()
 
+
 def test_restart_does_not_add_the_account_twice(lab_box):
     login = "asmith"
     lab_box.add_user(login, "Anna Smith")
@@ -146,6 +153,7 @@ def test_restart_does_not_add_the_account_twice(lab_box):
     assert [s["key"] for s in second["smtp"]] == [KEYS["smtp"]]
     ours(second)
     assert_documented_servers(second, login)
+
 
 def _seeded_prefs():
     """Two accounts of the user's own (IMAP and POP3), one SMTP server, the second account default."""
@@ -171,9 +179,11 @@ def _seeded_prefs():
     }
     return "".join(pref_line(name, value) for name, value in prefs.items())
 
+
 def _own_accounts(result):
     return [(a["key"], a["host"], a["username"]) for a in result["accounts"]
             if a["key"] in ("account1", "account2")]
+
 
 def test_existing_profile_keeps_its_accounts_in_order_and_absent_leaves_nothing(tb_sandbox):
     sb = tb_sandbox(name="existing")
@@ -208,6 +218,7 @@ def test_existing_profile_keeps_its_accounts_in_order_and_absent_leaves_nothing(
     assert third["defaultAccount"] == "account2"
     prefs_js = sb.upper(profile + "/prefs.js").read_text()
     assert KEYS["account"] not in prefs_js and KEYS["smtp"] not in prefs_js, prefs_js
+
 
 def test_named_users_hostile_full_names_round_trip_byte_exact(tb_sandbox):
     sb = tb_sandbox(name="named")
