@@ -24,6 +24,7 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(HERE))
 from fleet import podman, podman_env  # noqa: E402
+from mailstack.claims import claim_free_instance, release  # noqa: E402
 from mailstack.stack import MailStack  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -31,7 +32,6 @@ IMAGE = os.environ.get("MAIL_CLIENTS_IMAGE_BOOKWORM", "localhost/middlebury-mail
 CONTAINER = "mail-clients-demo-labpc"
 LOGIN = "demostudent"
 PASSWORD = "Demo-Student-Pass_1"
-STACK_INSTANCE = int(os.environ.get("MAIL_CLIENTS_DEMO_INSTANCE", "201"))
 READ_INBOX = REPO / "extensions" / "molecule" / "shared" / "files" / "read_inbox.py"
 
 
@@ -56,7 +56,9 @@ def recap(output: str) -> str:
 
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="mail-clients-demo-"))
-    stack = MailStack(work / "stack", STACK_INSTANCE)
+    # The stack gets its own free address block and a directory its daemons can enter.
+    instance = claim_free_instance()
+    stack = MailStack(tempfile.mkdtemp(prefix="mail-clients-demo-stack-"), instance)
     env = dict(podman_env(), PATH="%s:%s" % (BIN, os.environ.get("PATH", "")), ANSIBLE_FORCE_COLOR="0")
     collections = work / "collections" / "ansible_collections" / "middlebury"
     collections.mkdir(parents=True)
@@ -96,13 +98,16 @@ def main() -> int:
         step("Running playbooks/verify.yml from inside the lab PC against the stand-ins")
         out = run([BIN / "ansible-playbook", "-i", inventory, "middlebury.mail_clients.verify",
                    "-e", json.dumps({"mail_check_report_dir": str(report_dir)})], env)
+        print("\n".join(line.strip(' ",') for line in out.stdout.splitlines()
+                        if "Mail check:" in line or "report:" in line))
         print(recap(out.stdout))
 
         step("mutt in the lab PC, logged in as %s, reading the demo INBOX (tmux screen)" % LOGIN)
         podman("cp", str(READ_INBOX), "%s:/usr/local/bin/read-inbox" % CONTAINER)
         screen = podman("exec", CONTAINER, "python3", "/usr/local/bin/read-inbox", "mutt", LOGIN, PASSWORD,
                         *stack.inbox_subjects, timeout=120)
-        print(screen.stdout)
+        # The index lines and the status bar; tmux pads the 50-line screen with empty rows.
+        print("\n".join(line for line in screen.stdout.splitlines() if line.strip()))
 
         reports = sorted(report_dir.glob("*.html"))
         step("Fleet report: %s" % (", ".join(str(p) for p in reports) or "(none written in %s)" % report_dir))
@@ -112,7 +117,9 @@ def main() -> int:
         step("Cleaning up: container and stand-in servers")
         podman("rm", "-f", "-t", "0", CONTAINER, check=False)
         stack.stop()
+        release(instance)
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(stack.workdir, ignore_errors=True)
     print("\ndemo finished in %.0f s" % (time.monotonic() - T0))
     return 0
 
