@@ -13,5 +13,7 @@ molecule: venv collection-path ## The molecule scenarios (lab, users) against th
 demo: venv collection-path ## A throwaway lab PC: converge site.yml, verify.yml, mutt reads the demo INBOX
 	PATH=$(abspath $(BIN)):$$PATH CONTAINERS_CONF=$(FLEET_CONTAINERS_CONF) $(PY) tests/containers/demo.py
 
+# BENCH_FLEET_ARGS=--fact-cache measures with the jsonfile fact cache the README recommends for fleets.
+BENCH_FLEET_ARGS ?=
 bench-fleet: venv collection-path ## 20 SSH containers: ansible ping vs site.yml first/rerun (medians, ratios)
-	PATH=$(abspath $(BIN)):$$PATH CONTAINERS_CONF=$(FLEET_CONTAINERS_CONF) $(PY) tests/containers/bench_fleet.py
+	PATH=$(abspath $(BIN)):$$PATH CONTAINERS_CONF=$(FLEET_CONTAINERS_CONF) $(PY) tests/containers/bench_fleet.py $(BENCH_FLEET_ARGS)
