@@ -98,20 +98,33 @@ class Runner:
         return elapsed, json.loads(proc.stdout)
 
 
-def task_summary(result: dict) -> tuple[dict, dict]:
-    """(executed task results per host, summed wall seconds per task name) from the JSON callback."""
+# Actions that never run anything on the managed host.
+CONTROLLER_ACTIONS = {"assert", "set_fact", "include_vars", "include_role", "include_tasks", "import_tasks",
+                      "validate_argument_spec", "debug", "meta", "fail"}
+
+
+def task_summary(result: dict) -> tuple[dict, dict, dict]:
+    """From the JSON callback: executed task results per host, wall seconds per task name, and
+    wall seconds split into tasks that ran on the hosts vs. controller-only tasks."""
     per_host = defaultdict(int)
     per_task = defaultdict(float)
+    split = defaultdict(float)
     for play in result["plays"]:
         for task in play["tasks"]:
             name = task["task"]["name"]
             duration = task["task"].get("duration", {})
+            secs = 0.0
             if duration.get("start") and duration.get("end"):
-                per_task[name] += _seconds(duration["end"]) - _seconds(duration["start"])
+                secs = _seconds(duration["end"]) - _seconds(duration["start"])
+                per_task[name] += secs
+            # Skipped everywhere counts as controller time: nothing ran on a host.
+            actions = {str(res.get("action", "")).rsplit(".", 1)[-1] for res in task["hosts"].values()
+                       if not res.get("skipped")}
+            split["controller" if actions <= CONTROLLER_ACTIONS else "hosts"] += secs
             for host, res in task["hosts"].items():
                 if not res.get("skipped"):
                     per_host[host] += 1
-    return per_host, per_task
+    return per_host, per_task, split
 
 
 def _seconds(stamp: str) -> float:
@@ -132,6 +145,7 @@ def measure(runner: Runner, fleet: SshFleet, repeat: int) -> dict:
     rows = {"ping": [], "first": [], "rerun": []}
     execs = {"ping": [], "first": [], "rerun": []}
     tasks = {"first": defaultdict(float), "rerun": defaultdict(float)}
+    splits = {"first": defaultdict(float), "rerun": defaultdict(float)}
     results_per_host = {}
     runner.ping()  # warm-up: SSH control masters up, as on a fleet that Ansible talks to regularly
     for _ in range(repeat):
@@ -145,11 +159,13 @@ def measure(runner: Runner, fleet: SshFleet, repeat: int) -> dict:
             stats_check(result, want_changed, step)
             rows[step].append(elapsed)
             execs[step].append(fleet.counts())
-            per_host, per_task = task_summary(result)
+            per_host, per_task, split = task_summary(result)
             results_per_host[step] = max(per_host.values())
             for name, secs in per_task.items():
                 tasks[step][name] += secs / repeat
-    return {"rows": rows, "execs": execs, "tasks": tasks, "results_per_host": results_per_host}
+            for kind, secs in split.items():
+                splits[step][kind] += secs / repeat
+    return {"rows": rows, "execs": execs, "tasks": tasks, "splits": splits, "results_per_host": results_per_host}
 
 
 def report(data: dict, hosts: int, forks: int, repeat: int, fact_cache: bool) -> bool:
@@ -176,6 +192,10 @@ def report(data: dict, hosts: int, forks: int, repeat: int, fact_cache: bool) ->
         print("  %-40s %s" % (label, "met" if ok else "MISSED"))
     print("\nTask results per host (JSON callback, skipped excluded): first %d, rerun %d" % (
         data["results_per_host"]["first"], data["results_per_host"]["rerun"]))
+    for step in ("first", "rerun"):
+        split = data["splits"][step]
+        print("%s: %.1f s in tasks that ran on the hosts, %.1f s in controller-only tasks (mean per run)" % (
+            labels[step], split["hosts"], split["controller"]))
     for step in ("first", "rerun"):
         top = sorted(data["tasks"][step].items(), key=lambda kv: -kv[1])[:5]
         print("Slowest tasks, %s (mean wall s per run): %s" % (

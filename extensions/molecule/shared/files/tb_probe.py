@@ -96,18 +96,13 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("login")
-    parser.add_argument("password")
-    parser.add_argument("host")
-    parser.add_argument("expected", type=int)
-    parser.add_argument("--server-key", required=True)
-    parser.add_argument("--profile-from")
-    parser.add_argument("--other-host")
-    args = parser.parse_args()
-    login, password, host = args.login, args.password, args.host
-    entry = pwd.getpwnam(login)
+class SessionHang(RuntimeError):
+    """Marionette never became usable (the known startup hang)."""
+
+
+def run_once(args, entry):
+    """Start Thunderbird once on a fresh (or copied) profile and run the two scripts."""
+    login = args.login
     profile = tempfile.mkdtemp(prefix=".tb-probe-", dir=entry.pw_dir)
     if args.profile_from:
         shutil.rmtree(profile)
@@ -132,15 +127,18 @@ def main():
                             env=env, cwd=entry.pw_dir, user=entry.pw_uid, group=entry.pw_gid, extra_groups=[],
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     client = Marionette(port)
-    result = {}
     try:
-        client.connect(time.monotonic() + 60)
-        client.start_chrome_session(timeout=60)
-        result = client.async_script(LOGON_SCRIPT, args=[host, password], timeout=60) or {}
+        try:
+            client.connect(time.monotonic() + 60)
+            client.start_chrome_session(timeout=60)
+        except (OSError, RuntimeError) as exc:
+            raise SessionHang(str(exc)) from exc
+        result = client.async_script(LOGON_SCRIPT, args=[args.host, args.password], timeout=60) or {}
         if result.get("logonStatus") == 0:
-            result.update(client.async_script(INBOX_SCRIPT, args=[host], timeout=60) or {})
+            result.update(client.async_script(INBOX_SCRIPT, args=[args.host], timeout=60) or {})
         with contextlib.suppress(Exception):
             client.script("Services.startup.quit(Ci.nsIAppStartup.eAttemptQuit); return true;", timeout=10)
+        return result
     finally:
         client.close()
         try:
@@ -150,6 +148,29 @@ def main():
             proc.wait(timeout=30)
         log.close()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("login")
+    parser.add_argument("password")
+    parser.add_argument("host")
+    parser.add_argument("expected", type=int)
+    parser.add_argument("--server-key", required=True)
+    parser.add_argument("--profile-from")
+    parser.add_argument("--other-host")
+    args = parser.parse_args()
+    entry = pwd.getpwnam(args.login)
+    # Thunderbird 153 sometimes never opens the Marionette session (seen by the thunderbird role's
+    # tests too); that hang alone is retried, once, with a fresh profile. Anything else fails.
+    for attempt in (1, 2):
+        try:
+            result = run_once(args, entry)
+            break
+        except SessionHang as exc:
+            print("attempt %d: Thunderbird did not open a Marionette session: %s" % (attempt, exc), file=sys.stderr)
+            if attempt == 2:
+                raise
     print(json.dumps(result, sort_keys=True))
     # socketType 3 = SSL/TLS (implicit), 2 = STARTTLS; status 0 = NS_OK.
     ok = (result.get("logonStatus") == 0 and result.get("socketType") in (2, 3)
