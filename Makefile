@@ -10,7 +10,9 @@ VENV_PYTHON ?= $(shell tests/tools/pick-python)
 OLDEST_VENV ?= .venv-2.19
 OLDEST_PYTHON ?= /usr/bin/python3
 PYTEST_ARGS ?=
-export ANSIBLE_COLLECTIONS_PATH := $(or $(MAIL_CLIENTS_COLLECTIONS_ROOT),/tmp/mail_clients-collections)
+# The checkout as a collection (a symlink tree made by tests/conftest.py), one per checkout.
+export MAIL_CLIENTS_COLLECTIONS_ROOT ?= /tmp/mail_clients-collections-$(shell printf %s "$(CURDIR)" | sha1sum | cut -c1-8)
+export ANSIBLE_COLLECTIONS_PATH := $(MAIL_CLIENTS_COLLECTIONS_ROOT)
 
 .PHONY: help deps apt venv venv-oldest collection-path lint sanity unit integration pytest test \
         build-check compat demo molecule bench changelog clean

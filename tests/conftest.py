@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import tempfile
@@ -15,7 +16,9 @@ def _collection_root():
     """A directory holding ansible_collections/middlebury/mail_clients -> this checkout.
 
     The repo root is the collection root, so Python needs the namespace layout above it."""
-    default = Path(tempfile.gettempdir()) / "mail_clients-collections"
+    # One per checkout: two clones on one machine (a developer's and CI's) must not re-point each other's link.
+    checkout_id = hashlib.sha1(str(REPO).encode()).hexdigest()[:8]
+    default = Path(tempfile.gettempdir()) / ("mail_clients-collections-%s" % checkout_id)
     root = Path(os.environ.get("MAIL_CLIENTS_COLLECTIONS_ROOT") or default)
     link = root / "ansible_collections" / "middlebury" / "mail_clients"
     link.parent.mkdir(parents=True, exist_ok=True)
@@ -28,7 +31,8 @@ def _collection_root():
 
 COLLECTIONS_ROOT = _collection_root()
 os.environ["MAIL_CLIENTS_COLLECTIONS_ROOT"] = str(COLLECTIONS_ROOT)
-os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", str(COLLECTIONS_ROOT))
+# Tests always exercise this checkout, never an installed copy.
+os.environ["ANSIBLE_COLLECTIONS_PATH"] = str(COLLECTIONS_ROOT)
 for path in (str(COLLECTIONS_ROOT), str(TESTS)):
     if path not in sys.path:
         sys.path.insert(0, path)
