@@ -119,6 +119,9 @@ build_suite() {
   mkdir -p "$cache/apt-$suite/partial"
   ctr=mail-clients-build-$suite-$$
   podman rm -f "$ctr" >/dev/null 2>&1 || true
+  # A failed install must not leave its build container behind.
+  # shellcheck disable=SC2064  # expand $ctr now
+  trap "podman rm -f '$ctr' >/dev/null 2>&1 || true" EXIT INT TERM
   log "installing the clients into $image"
   # shellcheck disable=SC2086  # word-split the package list on purpose
   timeout 1800 podman run --name "$ctr" --network host \
@@ -129,6 +132,7 @@ build_suite() {
   timeout 600 podman commit -q --change "LABEL $label_key=$(wanted_label)" \
     --change 'ENV LANG=C.UTF-8' --change 'CMD ["/bin/bash"]' "$ctr" "$image" >/dev/null
   podman rm "$ctr" >/dev/null
+  trap - EXIT INT TERM
   log "$image built in $(($(date +%s) - start)) s"
   exec 9>&-
 }
