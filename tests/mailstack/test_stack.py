@@ -37,6 +37,14 @@ def _smtp_host(stack):
 
 # ----- the four documented endpoints ---------------------------------------------------------------
 
+
+def _running(pid):
+    """A live, non-zombie process; one that vanishes while we look is not running."""
+    try:
+        return "zombie" not in Path("/proc/%d/status" % pid).read_text()
+    except FileNotFoundError:
+        return False
+
 def test_stack_is_up_and_reports_itself(mail_stack):
     status = mail_stack.status()
     assert status["running"] is True
@@ -388,7 +396,7 @@ def test_stop_leaves_no_process_and_frees_ports(spare_instance):
         stopped = time.monotonic() - t0
         assert set(pids) <= set(result["stopped"])
         for pid in pids:
-            assert not Path("/proc/%d" % pid).exists() or "zombie" in Path("/proc/%d/status" % pid).read_text()
+            assert not _running(pid), pid
         for port in stack.ports.values():
             for ip in (stack.imap_host_ip, stack.smtp_host_ip):
                 with pytest.raises(ConnectionRefusedError):
