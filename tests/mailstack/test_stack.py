@@ -45,6 +45,7 @@ def _running(pid):
     except FileNotFoundError:
         return False
 
+
 def test_stack_is_up_and_reports_itself(mail_stack):
     status = mail_stack.status()
     assert status["running"] is True
