@@ -78,17 +78,16 @@ class Runner:
         if json_out:
             env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.posix.json"
         start = time.monotonic()
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, check=False)
         elapsed = time.monotonic() - start
         if proc.returncode != 0:
-            raise RuntimeError("%s failed (rc %d):\n%s\n%s" % (" ".join(argv[:3]), proc.returncode,
-                                                                proc.stdout[-4000:], proc.stderr[-2000:]))
+            raise RuntimeError("%s failed (rc %d):\n%s\n%s" % (
+                " ".join(argv[:3]), proc.returncode, proc.stdout[-4000:], proc.stderr[-2000:]))
         return elapsed, proc
 
     def ping(self) -> float:
-        elapsed, _ = self._run([str(BIN / "ansible"), "-i", str(self.inventory), "lab_pcs", "-m",
-                                "ansible.builtin.ping"], json_out=False, timeout=600)
-        return elapsed
+        return self._run([str(BIN / "ansible"), "-i", str(self.inventory), "lab_pcs", "-m", "ansible.builtin.ping"],
+                         json_out=False, timeout=600)[0]
 
     def site(self, extra: dict | None = None) -> tuple[float, dict]:
         argv = [str(BIN / "ansible-playbook"), "-i", str(self.inventory), "middlebury.mail_clients.site"]
@@ -148,7 +147,7 @@ def measure(runner: Runner, fleet: SshFleet, repeat: int) -> dict:
     splits = {"first": defaultdict(float), "rerun": defaultdict(float)}
     results_per_host = {}
     runner.ping()  # warm-up: SSH control masters up, as on a fleet that Ansible talks to regularly
-    for _ in range(repeat):
+    for _dummy in range(repeat):
         fleet.reset_counts()
         rows["ping"].append(runner.ping())
         execs["ping"].append(fleet.counts())
@@ -200,7 +199,7 @@ def report(data: dict, hosts: int, forks: int, repeat: int, fact_cache: bool) ->
         top = sorted(data["tasks"][step].items(), key=lambda kv: -kv[1])[:5]
         print("Slowest tasks, %s (mean wall s per run): %s" % (
             labels[step], "; ".join("%s %.2f" % (name, secs) for name, secs in top)))
-    return all(ok for _, ok in checks)
+    return all(ok for dummy, ok in checks)
 
 
 def main(argv=None) -> int:

@@ -40,7 +40,8 @@ def step(text: str) -> None:
 
 
 def run(argv, env, timeout=900) -> subprocess.CompletedProcess:
-    proc = subprocess.run([str(a) for a in argv], env=env, timeout=timeout, text=True, capture_output=True)
+    proc = subprocess.run([str(a) for a in argv], env=env, timeout=timeout, text=True, capture_output=True,
+                          check=False)
     if proc.returncode != 0:
         sys.stdout.write(proc.stdout[-6000:])
         sys.stderr.write(proc.stderr[-3000:])
@@ -71,8 +72,8 @@ def main() -> int:
         step("Starting the stand-in mail servers (Dovecot + Postfix on loopback, throwaway CA)")
         status = stack.start()
         stack.add_user(LOGIN, PASSWORD)
-        print("   IMAP/POP3 %s, SMTP %s -> %s" % (status["imap_host_ip"], status["smtp_host_ip"],
-                                                 ", ".join(sorted(stack.hosts))))
+        print("   IMAP/POP3 %s, SMTP %s -> %s" % (
+            status["imap_host_ip"], status["smtp_host_ip"], ", ".join(sorted(stack.hosts))))
 
         step("Creating the throwaway lab PC container %s" % CONTAINER)
         podman("rm", "-f", "-t", "0", CONTAINER, check=False)

@@ -53,10 +53,10 @@ def test_scenario(scenario, molecule_env):
     with log.open("w") as out:
         try:
             proc = subprocess.run([str(BIN / "molecule"), "test", "-s", scenario], cwd=REPO, env=molecule_env,
-                                  stdout=out, stderr=subprocess.STDOUT, timeout=SCENARIO_TIMEOUT)
+                                  stdout=out, stderr=subprocess.STDOUT, timeout=SCENARIO_TIMEOUT, check=False)
         except subprocess.TimeoutExpired:
             subprocess.run([str(BIN / "molecule"), "destroy", "-s", scenario], cwd=REPO, env=molecule_env,
-                           capture_output=True, timeout=300)
+                           capture_output=True, timeout=300, check=False)
             pytest.fail("molecule test -s %s timed out after %d s; output in %s" % (scenario, SCENARIO_TIMEOUT, log))
     tail = "\n".join(log.read_text(errors="replace").splitlines()[-80:])
     assert proc.returncode == 0, "molecule test -s %s failed (rc %d); full output in %s\n%s" % (
