@@ -4,5 +4,5 @@
 BENCH_ARGS ?=
 
 .PHONY: bench-check
-bench-check: venv collection-path ## mail_check vs check_* suite and openssl s_client: medians and ratios
+bench-check: apt venv collection-path ## mail_check vs check_* suite and openssl s_client: medians and ratios
 	$(PY) tests/bench/bench_mail_check.py $(BENCH_ARGS)
