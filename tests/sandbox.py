@@ -3,7 +3,8 @@
 Role tests converge the real roles on localhost and then start the real clients. Both must see
 the role's files at their real paths (/etc/Muttrc.d, /etc/thunderbird, ~/.config/...) and unix
 users created by the test, yet the host must stay untouched: every command runs in a private
-mount namespace with copy-on-write overlays over /etc and /home whose upper layers live in the
+mount namespace with copy-on-write overlays over /etc, /home and /root (and any further
+directories a test names, e.g. one under /usr a role writes into) whose upper layers live in the
 sandbox's own directory, so state persists from one command to the next within one sandbox.
 """
 
@@ -18,31 +19,58 @@ from pathlib import Path
 OVERLAID = ("/etc", "/home", "/root")
 
 
-class Sandbox:
-    """A throwaway view of /etc, /home and /root; commands in one sandbox run one at a time."""
+def _inside(path, top):
+    return path == top or path.startswith(top.rstrip("/") + "/")
 
-    def __init__(self, workdir, hosts_file=None):
+
+def _checked_extra(path, taken):
+    """An extra directory to overlay, refused loudly if the overlay could not do what it promises."""
+    path = str(path)
+    if not os.path.isabs(path) or os.path.normpath(path) != path:
+        raise ValueError("extra overlay %r: give a normalized absolute path" % path)
+    if not os.path.isdir(path):
+        # A missing directory would leave the tests writing nowhere (or the role failing for the
+        # wrong reason): the package that provides it is not installed.
+        raise RuntimeError("extra overlay %s is missing: is the package that provides it installed?" % path)
+    if os.path.realpath(path) != path:
+        # mount follows the link, so upper() would map paths the commands never use.
+        raise ValueError("extra overlay %s is (under) a symlink: overlay %s instead" % (path, os.path.realpath(path)))
+    for top in taken:
+        if _inside(path, top) or _inside(top, path):
+            raise ValueError("extra overlay %s overlaps the overlay of %s" % (path, top))
+    return path
+
+
+class Sandbox:
+    """A throwaway view of /etc, /home, /root and ``extra_overlays``; commands in one sandbox run one at a time."""
+
+    def __init__(self, workdir, hosts_file=None, extra_overlays=()):
         self.workdir = Path(workdir)
         self.hosts_file = Path(hosts_file) if hosts_file else None
-        for top in OVERLAID:
-            name = top.strip("/")
+        overlays = list(OVERLAID)
+        for extra in extra_overlays:
+            overlays.append(_checked_extra(extra, overlays))
+        # Top directory -> name of its upper and work directories (/usr/share/x -> usr_share_x).
+        self.overlays = {top: top.strip("/").replace("/", "_") for top in overlays}
+        if len(set(self.overlays.values())) != len(self.overlays):
+            raise ValueError("extra overlays %s would share an upper directory" % (list(extra_overlays),))
+        for name in self.overlays.values():
             (self.workdir / "upper" / name).mkdir(parents=True, exist_ok=True)
             (self.workdir / "work" / name).mkdir(parents=True, exist_ok=True)
 
     def upper(self, path):
         """Where a file written inside the sandbox lands on the host (None if not overlaid)."""
-        for top in OVERLAID:
-            if path == top or path.startswith(top + "/"):
-                return self.workdir / "upper" / top.strip("/") / os.path.relpath(path, top)
+        for top, name in self.overlays.items():
+            if _inside(path, top):
+                return self.workdir / "upper" / name / os.path.relpath(path, top)
         return None
 
     def _setup_script(self):
         lines = ["set -e"]
-        for top in OVERLAID:
-            name = top.strip("/")
+        for top, name in self.overlays.items():
             lines.append("mount -t overlay overlay -o lowerdir=%s,upperdir=%s,workdir=%s %s" % (
-                top, shlex.quote(str(self.workdir / "upper" / name)),
-                shlex.quote(str(self.workdir / "work" / name)), top))
+                shlex.quote(top), shlex.quote(str(self.workdir / "upper" / name)),
+                shlex.quote(str(self.workdir / "work" / name)), shlex.quote(top)))
         if self.hosts_file:
             # A bind mount, not a copy: /etc/hosts may itself be a bind mount in containers.
             lines.append("mount --bind %s /etc/hosts" % shlex.quote(str(self.hosts_file)))
