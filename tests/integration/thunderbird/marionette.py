@@ -79,21 +79,20 @@ class Marionette:
         self.command("WebDriver:NewSession", {"capabilities": {}}, timeout=timeout)
         self.command("Marionette:SetContext", {"value": "chrome"})
 
-    def script(self, source, args=(), timeout=30):
-        """Run a chrome-context function body; its return value comes back as JSON."""
+    def _execute(self, command, source, args, timeout):
+        # The script timeout is Thunderbird's; the socket waits a little longer for its answer.
         self.command("WebDriver:SetTimeouts", {"script": timeout * 1000})
-        result = self.command("WebDriver:ExecuteScript",
-                              {"script": source, "args": list(args), "scriptTimeout": timeout * 1000},
+        result = self.command(command, {"script": source, "args": list(args), "scriptTimeout": timeout * 1000},
                               timeout=timeout + 5)
         return result.get("value") if isinstance(result, dict) else result
 
+    def script(self, source, args=(), timeout=30):
+        """Run a chrome-context function body; its return value comes back as JSON."""
+        return self._execute("WebDriver:ExecuteScript", source, args, timeout)
+
     def async_script(self, source, args=(), timeout=30):
         """Like script(), but the body ends by calling ``arguments[arguments.length - 1](value)``."""
-        self.command("WebDriver:SetTimeouts", {"script": timeout * 1000})
-        result = self.command("WebDriver:ExecuteAsyncScript",
-                              {"script": source, "args": list(args), "scriptTimeout": timeout * 1000},
-                              timeout=timeout + 5)
-        return result.get("value") if isinstance(result, dict) else result
+        return self._execute("WebDriver:ExecuteAsyncScript", source, args, timeout)
 
     def close(self):
         if self.sock is not None:

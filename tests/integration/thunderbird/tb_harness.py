@@ -233,10 +233,15 @@ setTimeout(() => { result.timedOut = true; done(result); }, 25000);
 """
 
 
-def verify_logins(account_key, password):
+def _async_probe(script, args, timeout):
+    """A probe_fn running one of the asynchronous scripts below with these arguments."""
     def _probe(client):
-        return client.async_script(LOGIN_SCRIPT, args=[account_key, password], timeout=40)
+        return client.async_script(script, args=args, timeout=timeout)
     return _probe
+
+
+def verify_logins(account_key, password):
+    return _async_probe(LOGIN_SCRIPT, [account_key, password], timeout=40)
 
 
 # What the account wizard would offer for a domain from <install dir>/isp (the role's ISP file).
@@ -252,9 +257,7 @@ FetchConfig.fromDisk(domain, new AbortController().signal).then(
 
 
 def wizard_config(domain):
-    def _probe(client):
-        return client.async_script(WIZARD_SCRIPT, args=[domain], timeout=20)
-    return _probe
+    return _async_probe(WIZARD_SCRIPT, [domain], timeout=20)
 
 
 # Real work with the role's account, after LOGIN_SCRIPT handed over the password in the same run:
@@ -304,6 +307,4 @@ readFolders(() => send(() => done(result)));
 
 
 def do_work(account_key, subject):
-    def _probe(client):
-        return client.async_script(WORK_SCRIPT, args=[account_key, subject], timeout=60)
-    return _probe
+    return _async_probe(WORK_SCRIPT, [account_key, subject], timeout=60)
