@@ -9,11 +9,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tb_role import TbSandbox
+from tb_role import make_sandbox
 
 
 @pytest.fixture
 def tb_sandbox(tmp_path):
     def make(hosts_file=None, name="sb"):
-        return TbSandbox(tmp_path / name, hosts_file=hosts_file)
+        return make_sandbox(tmp_path / name, hosts_file=hosts_file)
     return make

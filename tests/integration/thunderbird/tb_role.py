@@ -1,13 +1,14 @@
 """Helpers of the thunderbird role tests: the role's own paths, a sandbox that also covers the ISP
-directory, and a converge helper. (Not in conftest.py: every test directory has one, and
+directory, converge and login-probe helpers. (Not in conftest.py: every test directory has one, and
 `from conftest import` would pick whichever was imported first.)"""
 
 from __future__ import annotations
 
 import os
-import shlex
+import shutil
 from pathlib import Path
 
+import tb_harness as tb
 import yaml
 from ansible_runner import run_playbook
 from sandbox import Sandbox
@@ -26,48 +27,61 @@ ISP_DIR = DEBIAN_VARS["__thunderbird_isp_dir"]
 KEYS = ROLE_CONSTANTS["__thunderbird_keys"]
 
 
-class TbSandbox(Sandbox):
-    """The team sandbox plus a copy-on-write overlay over Thunderbird's ISP directory.
-
-    The account-wizard file lives in <install dir>/isp (under /usr), which the shared sandbox does
-    not cover; without this the role under test would write into the host's /usr."""
-
-    EXTRA = (ISP_DIR,)
-
-    def __init__(self, workdir, hosts_file=None):
-        super().__init__(workdir, hosts_file)
-        for index, _path in enumerate(self.EXTRA):
-            (self.workdir / "upper" / ("extra%d" % index)).mkdir(parents=True, exist_ok=True)
-            (self.workdir / "work" / ("extra%d" % index)).mkdir(parents=True, exist_ok=True)
-
-    def upper(self, path):
-        for index, top in enumerate(self.EXTRA):
-            if path == top or path.startswith(top + "/"):
-                return self.workdir / "upper" / ("extra%d" % index) / os.path.relpath(path, top)
-        return super().upper(path)
-
-    def _setup_script(self):
-        lines = super()._setup_script().splitlines()
-        mounts = []
-        for index, top in enumerate(self.EXTRA):
-            if not os.path.isdir(top):
-                raise RuntimeError("%s is missing: is Debian's thunderbird package installed?" % top)
-            mounts.append("mount -t overlay overlay -o lowerdir=%s,upperdir=%s,workdir=%s %s" % (
-                top, shlex.quote(str(self.workdir / "upper" / ("extra%d" % index))),
-                shlex.quote(str(self.workdir / "work" / ("extra%d" % index))), top))
-        return "\n".join(lines[:-1] + mounts + lines[-1:])
+# The account-wizard file lives in <install dir>/isp (under /usr), which the base sandbox does not
+# cover: every sandbox that converges this role overlays it too, or the role would write into the
+# host's /usr.
+OVERLAYS = (ISP_DIR,)
+# Where the test mail stack's CA goes inside a sandbox (the role's thunderbird_ca_certificates).
+CA_IN_SANDBOX = "/etc/ssl/mailstack-test-ca.pem"
 
 
-def role_play(**role_vars):
-    return [{"hosts": "localhost", "gather_facts": False,
-             "roles": [{"role": ROLE, **({"vars": role_vars} if role_vars else {})}]}]
+def make_sandbox(workdir, hosts_file=None):
+    """The team sandbox plus the overlay over Thunderbird's ISP directory."""
+    return Sandbox(workdir, hosts_file=hosts_file, extra_overlays=OVERLAYS)
 
 
-def converge(sb, extra_vars=None, check=False, diff=False):
+def stack_box(workdir, mail_stack, hosts_file, extra_vars=None):
+    """A sandbox converged to talk to the test mail stack through ``hosts_file``: the stack's CA is
+    installed in it and trusted through the role's own thunderbird_ca_certificates option."""
+    sb = make_sandbox(workdir, hosts_file=hosts_file)
+    ca = sb.upper(CA_IN_SANDBOX)
+    ca.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(mail_stack.ca_path, ca)
+    ca.chmod(0o644)
+    result = converge(sb, {"thunderbird_ca_certificates": [CA_IN_SANDBOX], **(extra_vars or {})})
+    assert result.rc == 0, result
+    return sb
+
+
+def probe_login(mail_stack, sb, login, password, profile_name, prefs, extra_prefs=None):
+    """Start Thunderbird as a new sandbox login with a fresh profile, read the accounts (and the
+    named prefs) and let it log in to the stack with ``password``, handed over in memory only.
+
+    Returns (accounts, logins, what Dovecot logged meanwhile)."""
+    sb.add_user(login)
+    mark = mail_stack.dovecot_log.stat().st_size
+
+    def probe(client):
+        return tb.read_accounts(prefs)(client), tb.verify_logins(KEYS["account"], password)(client)
+
+    profile = tb.make_profile(sb, login, profile_name)
+    (accounts, logins), _log = tb.probe(sb, login, profile, probe, extra_prefs=extra_prefs)
+    return accounts, logins, mail_stack.dovecot_log.read_text(errors="replace")[mark:]
+
+
+def role_play(facts=False):
+    """A play running the role; with facts, gathered the site.yml way (the install task needs the distribution)."""
+    play = {"hosts": "localhost", "gather_facts": facts, "roles": [{"role": ROLE}]}
+    if facts:
+        play["gather_subset"] = ["!all", "!min", "distribution"]
+    return [play]
+
+
+def converge(sb, extra_vars=None, check=False, diff=False, facts=False):
     """Run the role inside the sandbox; Thunderbird is already installed on the test machine."""
     variables = {"thunderbird_install": False}
     variables.update(extra_vars or {})
-    return run_playbook(role_play(), variables, check=check, diff=diff, sandbox=sb)
+    return run_playbook(role_play(facts), variables, check=check, diff=diff, sandbox=sb)
 
 
 def snapshot(sb):

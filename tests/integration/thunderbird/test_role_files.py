@@ -16,8 +16,8 @@ from tb_role import (
     KEYS,
     POLICIES_PATH,
     ROLE_CONSTANTS,
-    TbSandbox,
     converge,
+    make_sandbox,
     snapshot,
 )
 
@@ -61,7 +61,7 @@ def lab(tb_sandbox):
 @pytest.fixture(scope="module")
 def lab_shared(tmp_path_factory):
     """One lab-mode converge for the tests that only read its files."""
-    sb = TbSandbox(tmp_path_factory.mktemp("tb-files"))
+    sb = make_sandbox(tmp_path_factory.mktemp("tb-files"))
     result = converge(sb)
     assert result.rc == 0, result
     return sb, result
@@ -91,6 +91,8 @@ def test_isp_file_offers_the_documented_settings(lab_shared):
     import xml.etree.ElementTree as ET
 
     sb, _result = lab_shared
+    # The role wrote it into the sandbox's overlay of the ISP directory, never into the host's /usr.
+    assert not os.path.exists(ISP_PATH), "the role wrote %s on the host" % ISP_PATH
     root = ET.parse(upper_file(sb, ISP_PATH)).getroot()
     provider = root.find("emailProvider")
     assert provider.findtext("domain") == MODEL["mail_domain"]
@@ -108,9 +110,7 @@ def test_isp_file_offers_the_documented_settings(lab_shared):
 
 def test_second_run_changes_nothing_with_one_remote_execution(lab):
     sb, _first = lab
-    play = [{"hosts": "localhost", "gather_facts": True, "gather_subset": ["!all", "!min", "distribution"],
-             "roles": [{"role": "middlebury.mail_clients.thunderbird"}]}]
-    again = run_playbook(play, {"thunderbird_install": False}, sandbox=sb)
+    again = converge(sb, facts=True)
     assert again.rc == 0, again
     assert again.changed() == 0, again.changed_tasks()
     assert remote_executions(again) == [
@@ -317,9 +317,7 @@ def test_options_reach_policies_and_lock(tb_sandbox):
 def test_install_on_a_host_that_has_the_packages_changes_nothing(lab):
     """thunderbird_install adds exactly one remote execution (the package task) and no change."""
     sb, _first = lab
-    play = [{"hosts": "localhost", "gather_facts": True, "gather_subset": ["!all", "!min", "distribution"],
-             "roles": [{"role": "middlebury.mail_clients.thunderbird"}]}]
-    again = run_playbook(play, {"thunderbird_install": True}, sandbox=sb)
+    again = converge(sb, {"thunderbird_install": True}, facts=True)
     assert again.rc == 0, again
     assert again.changed() == 0, again.changed_tasks()
     assert [name.split(" : ")[1] for name in remote_executions(again)] == [

@@ -16,7 +16,7 @@ import shutil
 import pytest
 import tb_harness as tb
 from tb_harness import pref_line
-from tb_role import KEYS, ROLE_CONSTANTS, TbSandbox, converge
+from tb_role import KEYS, ROLE_CONSTANTS, converge, probe_login, stack_box
 
 from ansible_collections.middlebury.mail_clients.plugins.module_utils.account_model import normalize_account
 
@@ -30,7 +30,6 @@ LOCKED_SERVER_PREFS = [S + "hostname", S + "port", S + "socketType", S + "authMe
                        O + "hostname", O + "port", O + "try_ssl", O + "authMethod"]
 PREFS = ["signon.rememberSignons", "mail.accountmanager.accounts", "mail.accountmanager.defaultaccount",
          *LOCKED_SERVER_PREFS]
-CA_IN_SANDBOX = "/etc/ssl/mailstack-test-ca.pem"
 # A GECOS name with a quote and non-ASCII letters: lab mode takes the full name from there.
 LAB_GECOS = "Zoë O'Doe"
 
@@ -73,14 +72,7 @@ def assert_documented_servers(result, username):
 
 @pytest.fixture(scope="module")
 def lab_box(tmp_path_factory, mail_stack):
-    sb = TbSandbox(tmp_path_factory.mktemp("tb-lab"), hosts_file=mail_stack.hosts_file)
-    ca = sb.upper(CA_IN_SANDBOX)
-    ca.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(mail_stack.ca_path, ca)
-    ca.chmod(0o644)
-    result = converge(sb, {"thunderbird_ca_certificates": [CA_IN_SANDBOX]})
-    assert result.rc == 0, result
-    return sb
+    return stack_box(tmp_path_factory.mktemp("tb-lab"), mail_stack, mail_stack.hosts_file)
 
 
 def test_lab_login_fresh_profile_shows_the_account_and_works_over_tls(lab_box, mail_stack):
@@ -246,14 +238,7 @@ def test_named_users_hostile_full_names_round_trip_byte_exact(tb_sandbox):
 
 
 def _stack_box(tmp_path_factory, mail_stack, name, hosts_file, account):
-    sb = TbSandbox(tmp_path_factory.mktemp(name), hosts_file=hosts_file)
-    ca = sb.upper(CA_IN_SANDBOX)
-    ca.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(mail_stack.ca_path, ca)
-    ca.chmod(0o644)
-    result = converge(sb, {"thunderbird_ca_certificates": [CA_IN_SANDBOX], "mail_clients_account": account})
-    assert result.rc == 0, result
-    return sb
+    return stack_box(tmp_path_factory.mktemp(name), mail_stack, hosts_file, {"mail_clients_account": account})
 
 
 def test_starttls_account_logs_in_over_tls_and_never_falls_back_to_plaintext(tmp_path_factory, mail_stack):
@@ -266,25 +251,15 @@ def test_starttls_account_logs_in_over_tls_and_never_falls_back_to_plaintext(tmp
     mail_stack.add_user(login, password)
 
     good = _stack_box(tmp_path_factory, mail_stack, "tb-stls", mail_stack.hosts_file, account)
-    good.add_user(login)
-    mark = mail_stack.dovecot_log.stat().st_size
-
-    def probe(client):
-        return tb.read_accounts(PREFS)(client), tb.verify_logins(KEYS["account"], password)(client)
-
-    (accounts, logins), _log = tb.probe(good, login, tb.make_profile(good, login, "stls"), probe)
+    accounts, logins, dovecot = probe_login(mail_stack, good, login, password, "stls", PREFS)
     assert (ours(accounts)["port"], ours(accounts)["socketType"]) == (
         starttls["incoming"]["port"], SOCKET["starttls"])
     assert logins == {"imap": 0, "smtp": 0}, logins
-    dovecot = mail_stack.dovecot_log.read_text(errors="replace")[mark:]
     assert re.search(r"Login: user=<%s>, method=PLAIN, .*TLS" % login, dovecot), dovecot[-3000:]
 
     bad = _stack_box(tmp_path_factory, mail_stack, "tb-nostls", mail_stack.hosts_file_for("no_starttls"), account)
-    bad.add_user(login)
-    mark = mail_stack.dovecot_log.stat().st_size
-    (_accounts, refused), _log = tb.probe(bad, login, tb.make_profile(bad, login, "nostls"), probe)
+    _accounts, refused, dovecot = probe_login(mail_stack, bad, login, password, "nostls", PREFS)
     assert refused.get("imap") not in (None, 0) and refused.get("smtp") not in (None, 0), refused
-    dovecot = mail_stack.dovecot_log.read_text(errors="replace")[mark:]
     assert "Login: user=<%s>" % login not in dovecot, dovecot[-3000:]
 
 
@@ -294,23 +269,16 @@ def test_pop3_account_leaves_mail_on_the_server_and_logs_in_over_tls(tmp_path_fa
     login, password = "tbpop", "Tb-Pop-Pass_7"
     mail_stack.add_user(login, password)
     box = _stack_box(tmp_path_factory, mail_stack, "tb-pop", mail_stack.hosts_file, account)
-    box.add_user(login)
-    mark = mail_stack.dovecot_log.stat().st_size
-
-    def probe(client):
-        return (tb.read_accounts([*PREFS, S + "leave_on_server"])(client),
-                tb.verify_logins(KEYS["account"], password)(client))
-
     # With a POP3 account, Thunderbird 153's start-up mail check blocked the headless Marionette
     # session even when started offline (seen here, every time): the test profile (not the role)
     # turns the start-up check off; the login itself is checked below.
     quiet = {S + "login_at_startup": False, S + "check_new_mail": False}
-    (accounts, logins), _log = tb.probe(box, login, tb.make_profile(box, login, "pop"), probe, extra_prefs=quiet)
+    accounts, logins, dovecot = probe_login(mail_stack, box, login, password, "pop", [*PREFS, S + "leave_on_server"],
+                                            extra_prefs=quiet)
     ours_pop = ours(accounts)
     assert (ours_pop["type"], ours_pop["port"], ours_pop["socketType"]) == (
         "pop3", pop["incoming"]["port"], SOCKET[pop["incoming"]["security"]])
     assert ours_pop["leaveOnServer"] is True
     assert accounts["prefs"][S + "leave_on_server"]["locked"] is True
     assert logins.get("imap") == 0, logins  # the incoming server's check, here POP3
-    dovecot = mail_stack.dovecot_log.read_text(errors="replace")[mark:]
     assert re.search(r"pop3-login: .*Login: user=<%s>, method=PLAIN, .*TLS" % login, dovecot), dovecot[-3000:]
