@@ -31,7 +31,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -90,14 +89,28 @@ const deadline = Date.now() + 40000;
 """
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class SessionHang(RuntimeError):
     """Marionette never became usable (the known startup hang)."""
+
+
+def active_port(profile, proc, deadline):
+    """The port Thunderbird's Marionette listens on, from the file it writes into the profile.
+
+    The containers share the host's network, so a port picked here and handed to Thunderbird
+    could be taken meanwhile by a concurrent run's Thunderbird, and we would drive that one.
+    With marionette.port 0 Thunderbird binds a free port itself and writes it to
+    MarionetteActivePort."""
+    path = os.path.join(profile, "MarionetteActivePort")
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SessionHang("Thunderbird exited (rc %s) before Marionette listened" % proc.returncode)
+        with contextlib.suppress(OSError, ValueError):
+            with open(path, encoding="ascii") as handle:
+                port = int(handle.read().strip())
+            if port > 0:
+                return port
+        time.sleep(0.5)
+    raise SessionHang("no %s after waiting" % path)
 
 
 def run_once(args, entry):
@@ -110,8 +123,10 @@ def run_once(args, entry):
         for root, dirs, files in os.walk(profile):
             for name in dirs + files:
                 os.lchown(os.path.join(root, name), entry.pw_uid, entry.pw_gid)
-    port = free_port()
-    prefs = dict(QUIET_PREFS, **{"marionette.port": port})
+    # A copied profile must not bring a stale port file along (see active_port()).
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(profile, "MarionetteActivePort"))
+    prefs = dict(QUIET_PREFS, **{"marionette.port": 0})
     prefs["mail.server.%s.login_at_startup" % args.server_key] = False
     prefs["mail.server.%s.check_new_mail" % args.server_key] = False
     # user.js: a copied profile may have its own; ours is only for this probe's copy.
@@ -121,15 +136,17 @@ def run_once(args, entry):
         os.chown(path, entry.pw_uid, entry.pw_gid)
     env = {"HOME": entry.pw_dir, "USER": login, "LOGNAME": login, "PATH": "/usr/bin:/bin", "MOZ_HEADLESS": "1",
            "LANG": "C.UTF-8", "TMPDIR": "/tmp"}
-    log = open(os.path.join(tempfile.gettempdir(), "tb-probe-%s-%d.log" % (login, port)), "w")  # noqa: SIM115
+    log = tempfile.NamedTemporaryFile("w", prefix="tb-probe-%s-" % login, suffix=".log", delete=False)  # noqa: SIM115
     proc = subprocess.Popen(["timeout", "-k", "5", str(TB_TIMEOUT), "thunderbird", "--headless", "--marionette",
                              "--remote-allow-system-access", "--no-remote", "--profile", profile],
                             env=env, cwd=entry.pw_dir, user=entry.pw_uid, group=entry.pw_gid, extra_groups=[],
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    client = Marionette(port)
+    client = None
     try:
         try:
-            client.connect(time.monotonic() + 60)
+            deadline = time.monotonic() + 60
+            client = Marionette(active_port(profile, proc, deadline))
+            client.connect(deadline)
             client.start_chrome_session(timeout=60)
         except (OSError, RuntimeError) as exc:
             raise SessionHang(str(exc)) from exc
@@ -140,7 +157,8 @@ def run_once(args, entry):
             client.script("Services.startup.quit(Ci.nsIAppStartup.eAttemptQuit); return true;", timeout=10)
         return result
     finally:
-        client.close()
+        if client is not None:
+            client.close()
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
