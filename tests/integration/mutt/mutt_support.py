@@ -31,7 +31,8 @@ HOSTILE_NAMES = ["O'Brien", 'Zoë "Z" Ångström', "`id`", "$(id)", "a;b", "back
 # Actions that run on the controller only; anything else in a role's run is a remote module execution.
 CONTROLLER_ACTIONS = {"ansible.builtin.validate_argument_spec", "validate_argument_spec", "ansible.builtin.assert",
                       "assert", "ansible.builtin.set_fact", "set_fact", "ansible.builtin.include_vars",
-                      "include_vars", "ansible.builtin.include_role", "include_role", "ansible.builtin.debug"}
+                      "include_vars", "ansible.builtin.include_role", "include_role", "ansible.builtin.include_tasks",
+                      "include_tasks", "ansible.builtin.debug"}
 # NeoMutt -Q prints its new names.
 NEOMUTT_NAMES = {"real_name": "realname", "spool_file": "spoolfile"}
 

@@ -17,13 +17,12 @@ HERE = Path(__file__).resolve().parent
 
 ROLE_DIR = HERE.parents[2] / "roles" / "thunderbird"
 ROLE = "middlebury.mail_clients.thunderbird"
-# The role's own OS data: tests never restate its paths.
-DEBIAN_VARS = yaml.safe_load((ROLE_DIR / "vars" / "Debian.yml").read_text())
+# The role's own paths (vars/main.yml holds the Debian layout): tests never restate them.
 ROLE_CONSTANTS = yaml.safe_load((ROLE_DIR / "vars" / "main.yml").read_text())
-CFG_PATH = "%s/%s" % (DEBIAN_VARS["__thunderbird_sysconf_dir"], ROLE_CONSTANTS["__thunderbird_cfg_name"])
-AUTOCONFIG_PATH = "%s/autoconfig.js" % DEBIAN_VARS["__thunderbird_pref_dir"]
-POLICIES_PATH = DEBIAN_VARS["__thunderbird_policies_path"]
-ISP_DIR = DEBIAN_VARS["__thunderbird_isp_dir"]
+CFG_PATH = "%s/%s" % (ROLE_CONSTANTS["__thunderbird_sysconf_dir"], ROLE_CONSTANTS["__thunderbird_cfg_name"])
+AUTOCONFIG_PATH = "%s/autoconfig.js" % ROLE_CONSTANTS["__thunderbird_pref_dir"]
+POLICIES_PATH = ROLE_CONSTANTS["__thunderbird_policies_path"]
+ISP_DIR = ROLE_CONSTANTS["__thunderbird_isp_dir"]
 KEYS = ROLE_CONSTANTS["__thunderbird_keys"]
 
 

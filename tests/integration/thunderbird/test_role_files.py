@@ -179,7 +179,7 @@ def test_a_broken_cfg_never_reaches_disk(lab):
     for name, content in broken.items():
         play = [{"hosts": "localhost", "gather_facts": False, "tasks": [
             {"name": "Load the role's variables", "ansible.builtin.include_role": {
-                "name": "middlebury.mail_clients.thunderbird", "tasks_from": "set_vars", "public": True}},
+                "name": "middlebury.mail_clients.thunderbird", "tasks_from": "files", "public": True}},
             {"name": "Account", "ansible.builtin.set_fact": {
                 "__thunderbird_account": "{{ {} | middlebury.mail_clients.mail_account }}"}},
             {"name": "Write a broken cfg", "middlebury.mail_clients.managed_files": {"files": [
