@@ -23,6 +23,10 @@ def _inside(path, top):
     return path == top or path.startswith(top.rstrip("/") + "/")
 
 
+def _overlapping(one, other):
+    return _inside(one, other) or _inside(other, one)
+
+
 def _checked_extra(path, taken):
     """An extra directory to overlay, refused loudly if the overlay could not do what it promises."""
     path = str(path)
@@ -36,7 +40,7 @@ def _checked_extra(path, taken):
         # mount follows the link, so upper() would map paths the commands never use.
         raise ValueError("extra overlay %s is (under) a symlink: overlay %s instead" % (path, os.path.realpath(path)))
     for top in taken:
-        if _inside(path, top) or _inside(top, path):
+        if _overlapping(path, top):
             raise ValueError("extra overlay %s overlaps the overlay of %s" % (path, top))
     return path
 
