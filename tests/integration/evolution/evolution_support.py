@@ -22,7 +22,8 @@ WRITE_TASK = TASK_PREFIX + "Write or remove the Evolution sources and dconf file
 DCONF_HANDLER = TASK_PREFIX + "Compile the system dconf database"
 # The site.yml way: facts gathered once for all roles, then the role; so the role's own remote work is countable.
 PLAY = [{"hosts": "localhost", "gather_facts": False, "tasks": [
-    {"name": "Gather the OS family", "ansible.builtin.setup": {"gather_subset": ["!all", "!min", "distribution"]}},
+    {"name": "Gather the OS family and the package manager",
+     "ansible.builtin.setup": {"gather_subset": ["!all", "!min", "distribution", "pkg_mgr"]}},
     {"name": "Run the evolution role", "ansible.builtin.include_role": {"name": "middlebury.mail_clients.evolution"}},
 ]}]
 

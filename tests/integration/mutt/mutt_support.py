@@ -41,8 +41,8 @@ def play(gather=False):
     """One play running the role (the site.yml way: facts gathered once, then the role included)."""
     tasks = []
     if gather:
-        tasks.append({"name": "Gather the OS family", "ansible.builtin.setup": {
-            "gather_subset": ["!all", "!min", "distribution"]}})
+        tasks.append({"name": "Gather the OS family and the package manager", "ansible.builtin.setup": {
+            "gather_subset": ["!all", "!min", "distribution", "pkg_mgr"]}})
     tasks.append({"name": "Run the mutt role", "ansible.builtin.include_role": {"name": ROLE}})
     return [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
 

@@ -69,10 +69,10 @@ def probe_login(mail_stack, sb, login, password, profile_name, prefs, extra_pref
 
 
 def role_play(facts=False):
-    """A play running the role; with facts, gathered the site.yml way (the install task needs the distribution)."""
+    """A play running the role; with facts, gathered the site.yml way (the OS family and the package manager)."""
     play = {"hosts": "localhost", "gather_facts": facts, "roles": [{"role": ROLE}]}
     if facts:
-        play["gather_subset"] = ["!all", "!min", "distribution"]
+        play["gather_subset"] = ["!all", "!min", "distribution", "pkg_mgr"]
     return [play]
 
 

@@ -54,19 +54,30 @@ def _strings(node, key=None):
 
 
 def render_inputs(role):
-    """{source: undeclared variable names} for everything a role's `files` entry point evaluates."""
+    """{source: undeclared variable names} for everything a role's `files` entry point evaluates: its task
+    files, its templates, and the variables of vars/main.yml that those read (directly or through others)."""
     base = REPO / "roles" / role
     sources = {}
     for name in RENDER_TASKS:
         for index, text in enumerate(_strings(yaml.safe_load((base / "tasks" / name).read_text()))):
             sources["tasks/%s#%d" % (name, index)] = text
-    for var, value in yaml.safe_load((base / "vars" / "main.yml").read_text()).items():
-        for index, text in enumerate(_strings(value)):
-            sources["vars/main.yml:%s#%d" % (var, index)] = text
     for template in sorted((base / "templates").glob("*.j2")):
         sources["templates/" + template.name] = template.read_text()
-    return {source: meta.find_undeclared_variables(ENV.parse(text)) - _assigned(text)
-            for source, text in sources.items()}
+    inputs = {source: _names(text) for source, text in sources.items()}
+    role_vars = yaml.safe_load((base / "vars" / "main.yml").read_text())
+    pending = set().union(*inputs.values()) & set(role_vars)
+    seen = set()
+    while pending:
+        var = pending.pop()
+        seen.add(var)
+        for index, text in enumerate(_strings(role_vars[var])):
+            names = inputs["vars/main.yml:%s#%d" % (var, index)] = _names(text)
+            pending |= (names & set(role_vars)) - seen
+    return inputs
+
+
+def _names(text):
+    return meta.find_undeclared_variables(ENV.parse(text)) - _assigned(text)
 
 
 def _assigned(text):
@@ -99,8 +110,9 @@ def test_os_family_variables_are_for_the_install_only(role):
     family = os_family_vars(role)
     read = set().union(*render_inputs(role).values())
     assert family & read == set()
-    install = (REPO / "roles" / role / "tasks" / "install.yml").read_text()
-    assert all(name in install for name in family), family
+    # Every OS-family variable feeds the role's package list, nothing else.
+    packages = yaml.safe_load((REPO / "roles" / role / "vars" / "main.yml").read_text())["__%s_install_packages" % role]
+    assert all(name in packages for name in family), family
 
 
 def test_the_parser_sees_a_variable_outside_the_fingerprint():
