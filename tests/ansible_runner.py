@@ -15,6 +15,14 @@ from pathlib import Path
 import yaml
 
 BIN = Path(sys.executable).parent
+# Actions that run on the controller only: any other task result is a module executed on the host.
+CONTROLLER_ACTIONS = frozenset({"assert", "debug", "fail", "import_tasks", "include_role", "include_tasks",
+                                "include_vars", "meta", "set_fact", "validate_argument_spec"})
+
+
+def is_controller_action(action):
+    """True for a controller-only action, named short (set_fact) or in full (ansible.builtin.set_fact)."""
+    return str(action).rsplit(".", 1)[-1] in CONTROLLER_ACTIONS
 
 
 def ansible_env(extra=None):
@@ -64,6 +72,11 @@ class PlaybookResult:
 
     def changed_tasks(self, host="localhost"):
         return [name for name, res in self.task_results(host) if res.get("changed")]
+
+    def remote_executions(self, prefix="", host="localhost"):
+        """Names of the tasks (starting with prefix) that ran a module on host: not skipped, not controller-only."""
+        return [name for name, res in self.task_results(host) if name.startswith(prefix) and not res.get("skipped")
+                and not is_controller_action(res.get("action", ""))]
 
     def failure_messages(self, host="localhost"):
         return [res.get("msg", "") for _name, res in self.task_results(host) if res.get("failed")]

@@ -23,6 +23,8 @@ from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the shared playbook-result helpers
+from ansible_runner import is_controller_action
 from fleet import SshFleet, podman_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -97,11 +99,6 @@ class Runner:
         return elapsed, json.loads(proc.stdout)
 
 
-# Actions that never run anything on the managed host.
-CONTROLLER_ACTIONS = {"assert", "set_fact", "include_vars", "include_role", "include_tasks", "import_tasks",
-                      "validate_argument_spec", "debug", "meta", "fail"}
-
-
 def task_summary(result: dict) -> tuple[dict, dict, dict]:
     """From the JSON callback: executed task results per host, wall seconds per task name, and
     wall seconds split into tasks that ran on the hosts vs. controller-only tasks."""
@@ -117,9 +114,8 @@ def task_summary(result: dict) -> tuple[dict, dict, dict]:
                 secs = _seconds(duration["end"]) - _seconds(duration["start"])
                 per_task[name] += secs
             # Skipped everywhere counts as controller time: nothing ran on a host.
-            actions = {str(res.get("action", "")).rsplit(".", 1)[-1] for res in task["hosts"].values()
-                       if not res.get("skipped")}
-            split["controller" if actions <= CONTROLLER_ACTIONS else "hosts"] += secs
+            actions = [res.get("action", "") for res in task["hosts"].values() if not res.get("skipped")]
+            split["controller" if all(map(is_controller_action, actions)) else "hosts"] += secs
             for host, res in task["hosts"].items():
                 if not res.get("skipped"):
                     per_host[host] += 1

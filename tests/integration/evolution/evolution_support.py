@@ -97,14 +97,6 @@ def user_file(sb, login, uid):
     return sb.upper("/home/%s/%s/%s.source" % (login, SOURCES, uid))
 
 
-# Actions that run on the controller only; anything else in the role's run is a remote module execution.
-CONTROLLER_ACTIONS = {"ansible.builtin.validate_argument_spec", "validate_argument_spec", "ansible.builtin.assert",
-                      "assert", "ansible.builtin.set_fact", "set_fact", "ansible.builtin.include_vars",
-                      "include_vars", "ansible.builtin.import_tasks", "ansible.builtin.debug"}
-
-
 def remote_executions(result):
-    """Names of the role's tasks that ran a module on the host (not skipped, not controller-only)."""
-    return [name for name, res in result.task_results()
-            if name.startswith(TASK_PREFIX) and not res.get("skipped")
-            and res.get("action") not in CONTROLLER_ACTIONS]
+    """Names of the role's tasks that ran a module on the host."""
+    return result.remote_executions(TASK_PREFIX)

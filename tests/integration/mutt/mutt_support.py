@@ -28,11 +28,6 @@ DROPINS = {"mutt": "/etc/Muttrc.d/zz-middlebury.rc", "neomutt": "/etc/neomuttrc.
 USER_FILE = ".config/mutt/middlebury.rc"
 # The contract's hostile full names.
 HOSTILE_NAMES = ["O'Brien", 'Zoë "Z" Ångström', "`id`", "$(id)", "a;b", "back\\slash"]
-# Actions that run on the controller only; anything else in a role's run is a remote module execution.
-CONTROLLER_ACTIONS = {"ansible.builtin.validate_argument_spec", "validate_argument_spec", "ansible.builtin.assert",
-                      "assert", "ansible.builtin.set_fact", "set_fact", "ansible.builtin.include_vars",
-                      "include_vars", "ansible.builtin.include_role", "include_role", "ansible.builtin.include_tasks",
-                      "include_tasks", "ansible.builtin.debug"}
 # NeoMutt -Q prints its new names.
 NEOMUTT_NAMES = {"real_name": "realname", "spool_file": "spoolfile"}
 
@@ -55,9 +50,8 @@ def converge(sandbox, extra=None, check=False, diff=False, gather=False):
 
 
 def remote_executions(result):
-    """Names of the role's tasks that ran a module on the host (not skipped, not controller-only)."""
-    return [name for name, res in result.task_results()
-            if " : " in name and not res.get("skipped") and res.get("action") not in CONTROLLER_ACTIONS]
+    """Names of the role's tasks that ran a module on the host."""
+    return result.remote_executions(ROLE + " : ")
 
 
 def _unescape(raw):

@@ -15,6 +15,7 @@ from tb_role import (
     ISP_DIR,
     KEYS,
     POLICIES_PATH,
+    ROLE,
     ROLE_CONSTANTS,
     converge,
     make_sandbox,
@@ -28,10 +29,6 @@ ISP_PATH = "%s/%s.xml" % (ISP_DIR, MODEL["mail_domain"])
 SOCKET = ROLE_CONSTANTS["__thunderbird_socket_type"]
 AUTH = ROLE_CONSTANTS["__thunderbird_auth_method"]
 HOSTILE = ["O'Brien", 'Zoë "Z" Ångström', "`id`", "$(id)", "a;b", "back\\slash"]
-# Actions that run on the controller; anything else is a remote module execution.
-CONTROLLER_ACTIONS = {"ansible.builtin.validate_argument_spec", "ansible.builtin.include_tasks",
-                      "ansible.builtin.set_fact", "ansible.builtin.assert", "ansible.builtin.include_vars",
-                      "ansible.builtin.debug", "ansible.builtin.meta"}
 S = "mail.server.%s." % KEYS["server"]
 I = "mail.identity.%s." % KEYS["identity"]  # noqa: E741 - Thunderbird's own prefix letter
 O = "mail.smtpserver.%s." % KEYS["smtp"]  # noqa: E741
@@ -40,9 +37,8 @@ DEFAULT = "mail.accountmanager.defaultaccount"
 
 
 def remote_executions(result):
-    return [name for name, res in result.task_results()
-            if res.get("action") not in CONTROLLER_ACTIONS and not res.get("skipped")
-            and name != "Gathering Facts"]
+    """Names of the role's tasks that ran a module on the host."""
+    return result.remote_executions(ROLE + " : ")
 
 
 def upper_file(sb, path):
