@@ -7,11 +7,46 @@ from pathlib import Path
 
 from .procs import MARKER_VAR
 
+# A successful login in Dovecot's log, as a regex with %s for the user: "Login: user=<u>, ..." (2.3),
+# "Logged in: user=<u>, ..." (2.4).
+LOGIN_LOGGED = r"(?:Login|Logged in): user=<%s>"
+
 # Mailboxes every user gets; special-use flags so clients find Sent/Drafts/Trash by role.
 SPECIAL_USE = {"Sent": "\\Sent", "Drafts": "\\Drafts", "Trash": "\\Trash"}
 
+# One description of the stand-in, two dialects: Dovecot 2.3 (Debian 12) and 2.4 (Debian 13), whose
+# configuration language changed (2.4 refuses 2.3 files). Each dialect names the same few settings.
+_DIALECTS = {
+    "2.3": {
+        "head": "",
+        "environment": "import_environment = TZ {marker_var}={marker}\n",
+        "cert": "ssl_cert = <{cert}\nssl_key = <{key}",
+        "cleartext": "disable_plaintext_auth = {no_yes}",
+        "debug": "verbose_ssl = yes\n",
+        "mail": "mail_location = maildir:{mail}/%u/Maildir\n",
+        "passdb": "passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {users}/%Ln\n}}\n",
+        "userdb": ("userdb {{\n  driver = passwd-file\n  args = username_format=%u {users}/%Ln\n"
+                   "  default_fields = home={mail}/%u\n}}\n"),
+        "login_format": "%Ln",
+        "listen": "address",
+    },
+    "2.4": {
+        "head": "dovecot_config_version = 2.4.0\ndovecot_storage_version = 2.4.0\n",
+        "environment": "import_environment {{\n  TZ = %{{env:TZ}}\n  {marker_var} = {marker}\n}}\n",
+        "cert": "ssl_server_cert_file = {cert}\nssl_server_key_file = {key}",
+        "cleartext": "auth_allow_cleartext = {yes_no}",
+        "debug": "",
+        "mail": "mail_driver = maildir\nmail_home = {mail}/%{{user}}\nmail_path = {mail}/%{{user}}/Maildir\n",
+        "passdb": ("passdb passwd-file {{\n  default_password_scheme = PLAIN\n"
+                   "  passwd_file_path = {users}/%{{user | username | lower}}\n}}\n"),
+        "userdb": "userdb passwd-file {{\n  passwd_file_path = {users}/%{{user | username | lower}}\n}}\n",
+        "login_format": "%{{user | username | lower}}",
+        "listen": "listen",
+    },
+}
+
 _TEMPLATE = """\
-# Throwaway test server written by tests/mailstack; never a system config.
+{head}# Throwaway test server written by tests/mailstack; never a system config.
 instance_name = {instance_name}
 base_dir = {run}
 state_dir = {state}
@@ -20,31 +55,18 @@ listen = {imap_ip}
 log_path = {log}
 info_log_path = {log}
 # The marker lets `stop` find children (anvil, log, auth) that outlive the master, by PID.
-import_environment = TZ {marker_var}={marker}
-verbose_ssl = yes
-auth_verbose = yes
+{environment}{debug}auth_verbose = yes
 ssl = yes
-ssl_cert = <{cert}
-ssl_key = <{key}
+{cert}
 ssl_min_protocol = TLSv1.2
-disable_plaintext_auth = yes
+{cleartext}
 auth_mechanisms = plain login
 first_valid_uid = 1
 mail_uid = {mail_uid}
 mail_gid = {mail_gid}
-mail_location = maildir:{mail}/%u/Maildir
-# One passwd-file per account: a new account is a new file, which Dovecot opens on first use, so it
+{mail}# One passwd-file per account: a new account is a new file, which Dovecot opens on first use, so it
 # works at once (a changed file is only re-read when a second has passed since the last check).
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u {users}/%Ln
-}}
-userdb {{
-  driver = passwd-file
-  args = username_format=%u {users}/%Ln
-  default_fields = home={mail}/%u
-}}
-namespace inbox {{
+{passdb}{userdb}namespace inbox {{
   inbox = yes
   separator = /
 {special_use}}}
@@ -57,7 +79,7 @@ service auth {{
 }}
 protocol lmtp {{
   # Postfix hands over user@domain; accounts are bare logins (as for IMAP/POP3/SMTP AUTH).
-  auth_username_format = %Ln
+  auth_username_format = {login_format}
 }}
 service lmtp {{
   unix_listener lmtp {{
@@ -73,21 +95,45 @@ service pop3-login {{
 {local_blocks}"""
 
 
-def _listener(name: str, address: str, port: int, implicit_tls: bool) -> str:
-    lines = ["  inet_listener %s {" % name, "    address = %s" % address, "    port = %d" % port]
+def version() -> str:
+    """The installed Dovecot's dialect, "2.3" or "2.4" (`dovecot --version` prints e.g. 2.4.1-4 (7d8c0e5759))."""
+    out = subprocess.run(["dovecot", "--version"], capture_output=True, text=True, timeout=30, check=True).stdout
+    major_minor = ".".join(out.split()[0].split(".")[:2])
+    if major_minor not in _DIALECTS:
+        raise RuntimeError("Dovecot %s: the test stack speaks %s only" % (out.strip(), " and ".join(_DIALECTS)))
+    return major_minor
+
+
+def _listener(name: str, address: str, port: int, implicit_tls: bool, listen_key: str) -> str:
+    lines = ["  inet_listener %s {" % name, "    %s = %s" % (listen_key, address), "    port = %d" % port]
     if implicit_tls:
         lines.append("    ssl = yes")
     lines.append("  }")
     return "\n".join(lines) + "\n"
 
 
+def _variant_settings(variant: dict, dialect: dict) -> list[str]:
+    """A variant's differences from the main endpoint: its own certificate chain, cleartext logins
+    allowed before TLS, or no TLS at all."""
+    lines = []
+    if variant.get("cert"):
+        lines += dialect["cert"].format(cert=variant["cert"], key=variant["key"]).splitlines()
+    if variant.get("ssl") is False:
+        lines.append("ssl = no")
+    if variant.get("cleartext_auth"):
+        lines.append(dialect["cleartext"].format(no_yes="no", yes_no="yes"))
+    return lines
+
+
 def render(*, workdir: Path, instance_name: str, marker: str, imap_ip: str, ports: dict, cert: Path, key: Path,
-           variants: list[dict], mail_uid: int, mail_gid: int) -> str:
-    """dovecot.conf text.
+           variants: list[dict], mail_uid: int, mail_gid: int, dialect: str = "2.3") -> str:
+    """dovecot.conf text in the given dialect ("2.3" or "2.4").
 
     `ports` maps imap/imaps/pop3/pop3s to port numbers. Each variant is a dict with `name`, `ip`,
-    `protocols` (subset of the port keys) and `settings` (lines for a `local <ip> {}` block).
+    `protocols` (subset of the port keys) and what differs from the main endpoint: `cert` and `key`
+    (its own chain), `cleartext_auth` (True: logins allowed before TLS), `ssl` (False: no TLS).
     """
+    words = _DIALECTS[dialect]
     imap, pop3 = [], []
     endpoints = [("main", imap_ip, list(ports))] + [(v["name"], v["ip"], v["protocols"]) for v in variants]
     for label, ip, protos in endpoints:
@@ -96,20 +142,26 @@ def render(*, workdir: Path, instance_name: str, marker: str, imap_ip: str, port
             # The main endpoint reuses Dovecot's built-in listener names; other names would leave
             # the built-in listeners binding `listen` too and clash with ours.
             name = proto if label == "main" else "%s_%s" % (proto, label)
-            target.append(_listener(name, ip, ports[proto], proto.endswith("s")))
+            target.append(_listener(name, ip, ports[proto], proto.endswith("s"), words["listen"]))
     local_blocks = ""
     for v in variants:
-        if v["settings"]:
-            body = "".join("  %s\n" % line for line in v["settings"])
-            local_blocks += "local %s {\n%s}\n" % (v["ip"], body)
+        lines = _variant_settings(v, words)
+        if lines:
+            local_blocks += "local %s {\n%s}\n" % (v["ip"], "".join("  %s\n" % line for line in lines))
     special = "".join(
         "  mailbox %s {\n    special_use = %s\n  }\n" % (name, flag) for name, flag in SPECIAL_USE.items())
     d = workdir / "dovecot"
+    users, mail = d / "users.d", workdir / "mail"
+    fill = {"marker_var": MARKER_VAR, "marker": marker, "mail": mail, "users": users}
+    pieces = {name: text.format(**fill) for name, text in words.items()
+              if name in ("environment", "mail", "passdb", "userdb", "login_format")}
     return _TEMPLATE.format(
+        head=words["head"], debug=words["debug"], cert=words["cert"].format(cert=cert, key=key),
+        cleartext=words["cleartext"].format(no_yes="yes", yes_no="no"),
         instance_name=instance_name, run=workdir / "run", state=d / "state", imap_ip=imap_ip,
-        log=d / "dovecot.log", marker_var=MARKER_VAR, marker=marker, cert=cert, key=key,
-        mail_uid=mail_uid, mail_gid=mail_gid, mail=workdir / "mail", users=d / "users.d",
-        special_use=special, imap_listeners="".join(imap), pop3_listeners="".join(pop3), local_blocks=local_blocks)
+        log=d / "dovecot.log", mail_uid=mail_uid, mail_gid=mail_gid,
+        special_use=special, imap_listeners="".join(imap), pop3_listeners="".join(pop3), local_blocks=local_blocks,
+        **pieces)
 
 
 def conf_path(workdir: Path) -> Path:

@@ -393,15 +393,15 @@ class MailStack:
         for name in _TLS_VARIANTS:
             ip = neg[name]["host_ip"]
             dv.append({"name": name, "ip": ip, "protocols": ["imap", "imaps", "pop3", "pop3s"],
-                       "settings": ["ssl_cert = <%s" % chains[name], "ssl_key = <%s" % key]})
+                       "cert": chains[name], "key": key})
             pf.append({"name": name, "ip": ip, "options": ["smtpd_tls_chain_files=%s,%s" % (key, chains[name])]})
         ip = neg["auth_before_tls"]["host_ip"]
         dv.append({"name": "auth_before_tls", "ip": ip, "protocols": ["imap", "imaps", "pop3", "pop3s"],
-                   "settings": ["disable_plaintext_auth = no"]})
+                   "cleartext_auth": True})
         pf.append({"name": "auth_before_tls", "ip": ip, "options": ["smtpd_tls_auth_only=no"]})
         ip = neg["no_starttls"]["host_ip"]
         dv.append({"name": "no_starttls", "ip": ip, "protocols": ["imap", "pop3"],
-                   "settings": ["ssl = no", "disable_plaintext_auth = no"]})
+                   "ssl": False, "cleartext_auth": True})
         pf.append({"name": "no_starttls", "ip": ip,
                    "options": ["smtpd_tls_security_level=none", "smtpd_tls_auth_only=no"]})
 
@@ -411,7 +411,8 @@ class MailStack:
         self.dovecot_conf.write_text(dovecot.render(
             workdir=self.workdir, marker=self.marker, imap_ip=self.imap_host_ip,
             ports={k: v for k, v in self.ports.items() if k != "smtp"}, cert=chains["good"], key=key,
-            variants=dv, mail_uid=MAIL_UID, mail_gid=MAIL_GID, instance_name=self.dovecot_instance_name))
+            variants=dv, mail_uid=MAIL_UID, mail_gid=MAIL_GID, instance_name=self.dovecot_instance_name,
+            dialect=dovecot.version()))
         postfix.prepare(self.workdir)
         main_cf, master_cf = postfix.render(
             workdir=self.workdir, marker=self.marker, smtp_ip=self.smtp_host_ip, port=self.ports["smtp"],

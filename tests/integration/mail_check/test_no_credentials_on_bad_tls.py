@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from ansible_runner import run_playbook
 from mail_check_cases import LOGIN_BOUNDS, base, task
+from mailstack import LOGIN_LOGGED
 
 pytestmark = pytest.mark.timeout(300)
 BAD_TLS = ("expired", "wrong_name", "untrusted")
@@ -79,6 +80,6 @@ def test_control_a_login_over_good_tls_does_show_in_both_logs(mail_stack, contro
     assert not dict(result.task_results())["good"].get("failed"), result
     postfix = _wait_for(stack.postfix_log, post_at, r" auth=1", 1)
     dovecot = _since(stack.dovecot_log, dove_at)
-    assert re.search(r"imap-login: Info: Login: user=<%s>" % login, dovecot), dovecot
-    assert re.search(r"pop3-login: Info: Login: user=<%s>" % login, dovecot), dovecot
+    assert re.search(r"imap-login: Info: " + LOGIN_LOGGED % login, dovecot), dovecot
+    assert re.search(r"pop3-login: Info: " + LOGIN_LOGGED % login, dovecot), dovecot
     assert re.search(r"disconnect from .* auth=1 ", postfix), postfix

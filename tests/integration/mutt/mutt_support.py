@@ -9,6 +9,7 @@ import subprocess
 import time
 
 from ansible_runner import run_playbook
+from mutt_versions import query_exit_ok
 
 from ansible_collections.middlebury.mail_clients.plugins.module_utils.account_model import normalize_account
 
@@ -97,7 +98,7 @@ def query(sandbox, client, login, names, rcfile=None, clean_env=True):
     env = "env -i HOME=%s PATH=/usr/bin:/bin LANG=C.UTF-8 TERM=dumb" % home if clean_env else "env"
     script = "cd / && runuser -u %s -- %s %s" % (shlex.quote(login), env, " ".join(shlex.quote(a) for a in argv))
     proc = sandbox.sh(script, timeout=60)
-    assert proc.returncode == 0, (client, login, proc.stdout, proc.stderr)
+    assert query_exit_ok(client, proc.returncode), (client, login, proc.stdout, proc.stderr)
     values = parse_query(proc.stdout)
     folder = values.get("folder", "")
     # mutt prints mailbox paths relative to $folder ("=INBOX"); compare the full URL.

@@ -9,6 +9,7 @@ import subprocess
 import uuid
 
 import pytest
+from mailstack import LOGIN_LOGGED
 from mutt_support import CA_IN_SANDBOX, MUTT_LOGINS, Tui, converge, query
 from sandbox import Sandbox
 
@@ -39,8 +40,8 @@ class LogTail:
 
 def _dovecot_tls_login(log_text, service, login):
     """Dovecot's login line for `login`: TLS (implicit or after STARTTLS), normal password (PLAIN/LOGIN)."""
-    pattern = re.compile(r"%s-login: Info: Login: user=<%s>, method=(PLAIN|LOGIN),.*\bTLS\b" % (service, login))
-    plain = re.compile(r"%s-login: Info: Login: user=<%s>.*\bsecured\b" % (service, login))
+    pattern = re.compile(r"%s-login: Info: " % service + LOGIN_LOGGED % login + r", method=(PLAIN|LOGIN),.*\bTLS\b")
+    plain = re.compile(r"%s-login: Info: " % service + LOGIN_LOGGED % login + r".*\bsecured\b")
     assert not plain.search(log_text), "a login without TLS:\n" + log_text
     lines = [line for line in log_text.splitlines() if pattern.search(line)]
     assert lines, "no TLS login of %s on %s in the Dovecot log:\n%s" % (login, service, log_text[-3000:])
@@ -179,7 +180,7 @@ def test_no_plaintext_fallback_when_the_server_offers_no_starttls(stack, tmp_pat
         assert not any(s in screen for s in stack.inbox_subjects), screen
     finally:
         tui.close()
-    assert not re.search(r"Login: user=<%s>" % LOGIN, dovecot.new()), "logged in without TLS"
+    assert not re.search(LOGIN_LOGGED % LOGIN, dovecot.new()), "logged in without TLS"
     smtp_log = postfix.new()
     assert "sasl_username=%s" % LOGIN not in smtp_log, "authenticated without TLS"
     assert re.search(r"disconnect from .* starttls=0/1 ", smtp_log) and " auth=" not in smtp_log, smtp_log[-2000:]

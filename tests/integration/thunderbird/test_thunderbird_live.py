@@ -15,6 +15,7 @@ import shutil
 
 import pytest
 import tb_harness as tb
+from mailstack import LOGIN_LOGGED
 from tb_harness import pref_line
 from tb_role import KEYS, ROLE_CONSTANTS, converge, probe_login, stack_box
 
@@ -101,8 +102,8 @@ def test_lab_login_fresh_profile_shows_the_account_and_works_over_tls(lab_box, m
 
     assert logins == {"imap": 0, "smtp": 0}, logins
     dovecot = mail_stack.dovecot_log.read_text(errors="replace")[dovecot_mark:]
-    assert re.search(r"imap-login: .*Login: user=<%s>, method=PLAIN, .*lip=%s, .*TLS" % (
-        login, re.escape(mail_stack.imap_host_ip)), dovecot), dovecot[-3000:]
+    assert re.search(r"imap-login: .*" + LOGIN_LOGGED % login + r", method=PLAIN, .*lip=%s, .*TLS" % (
+        re.escape(mail_stack.imap_host_ip)), dovecot), dovecot[-3000:]
     postfix = mail_stack.postfix_log.read_text(errors="replace")[postfix_mark:]
     assert re.search(r"disconnect from .* starttls=1 auth=1", postfix), postfix[-3000:]
     assert not re.search(r"auth=0/1|authentication failed", postfix), postfix[-3000:]
@@ -255,12 +256,12 @@ def test_starttls_account_logs_in_over_tls_and_never_falls_back_to_plaintext(tmp
     assert (ours(accounts)["port"], ours(accounts)["socketType"]) == (
         starttls["incoming"]["port"], SOCKET["starttls"])
     assert logins == {"imap": 0, "smtp": 0}, logins
-    assert re.search(r"Login: user=<%s>, method=PLAIN, .*TLS" % login, dovecot), dovecot[-3000:]
+    assert re.search(LOGIN_LOGGED % login + r", method=PLAIN, .*TLS", dovecot), dovecot[-3000:]
 
     bad = _stack_box(tmp_path_factory, mail_stack, "tb-nostls", mail_stack.hosts_file_for("no_starttls"), account)
     _accounts, refused, dovecot = probe_login(mail_stack, bad, login, password, "nostls", PREFS)
     assert refused.get("imap") not in (None, 0) and refused.get("smtp") not in (None, 0), refused
-    assert "Login: user=<%s>" % login not in dovecot, dovecot[-3000:]
+    assert not re.search(LOGIN_LOGGED % login, dovecot), dovecot[-3000:]
 
 
 def test_pop3_account_leaves_mail_on_the_server_and_logs_in_over_tls(tmp_path_factory, mail_stack):
@@ -281,4 +282,4 @@ def test_pop3_account_leaves_mail_on_the_server_and_logs_in_over_tls(tmp_path_fa
     assert ours_pop["leaveOnServer"] is True
     assert accounts["prefs"][S + "leave_on_server"]["locked"] is True
     assert logins.get("imap") == 0, logins  # the incoming server's check, here POP3
-    assert re.search(r"pop3-login: .*Login: user=<%s>, method=PLAIN, .*TLS" % login, dovecot), dovecot[-3000:]
+    assert re.search(r"pop3-login: .*" + LOGIN_LOGGED % login + r", method=PLAIN, .*TLS", dovecot), dovecot[-3000:]
