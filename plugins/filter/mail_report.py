@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime
 
+import jinja2
+import jinja2.sandbox
 from ansible.errors import AnsibleFilterError
 
 STATUS_ORDER = {"fail": 0, "unknown": 1, "warn": 2, "pass": 3}
@@ -99,6 +101,24 @@ def mail_report(hostvars, hosts, var="mail_check_result", generated=None):
     }
 
 
+def mail_report_html(report, template):
+    """The report as an HTML page, from the text of a Jinja template, with every value HTML-escaped.
+
+    ansible.builtin.template ignores ``{% autoescape %}`` (ansible-core 2.19 and 2.21), and a server's
+    greeting, a certificate subject or a host name would become markup. This renders with autoescape
+    on for the whole page, in Jinja's sandbox, so escaping never depends on a template remembering it."""
+    if not isinstance(report, dict) or "hosts" not in report:
+        raise AnsibleFilterError("mail_report_html: the input must be a mail_report result")
+    if not isinstance(template, str):
+        raise AnsibleFilterError("mail_report_html: the template must be its text (lookup('file', ...))")
+    env = jinja2.sandbox.SandboxedEnvironment(autoescape=True, undefined=jinja2.StrictUndefined,
+                                              keep_trailing_newline=True)
+    try:
+        return env.from_string(template).render(report=report)
+    except jinja2.TemplateError as exc:
+        raise AnsibleFilterError("mail_report_html: the template failed: %s" % exc) from exc
+
+
 class FilterModule:
     def filters(self):
-        return {"mail_report": mail_report}
+        return {"mail_report": mail_report, "mail_report_html": mail_report_html}
