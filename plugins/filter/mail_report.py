@@ -30,6 +30,7 @@ def _cell(endpoint):
         "latency_ms": (endpoint.get("timings_ms") or {}).get("total"),
         "timings_ms": endpoint.get("timings_ms") or {},
         "days_left": cert.get("days_left"),
+        "verified": bool(tls.get("verified")),
         "not_after": cert.get("not_after"),
         "tls_version": tls.get("version"),
         "address": endpoint.get("address"),
@@ -85,7 +86,8 @@ def mail_report(hostvars, hosts, var="mail_check_result", generated=None):
             if cell["status"] in ("fail", "warn"):
                 problems.append({"host": entry["host"], "endpoint": label, "status": cell["status"],
                                  "error_class": cell["error_class"], "message": cell["message"]})
-    days = [c["days_left"] for e in entries for c in e["cells"].values() if c["days_left"] is not None]
+    days = [c["days_left"] for e in entries for c in e["cells"].values()
+            if c["verified"] and c["days_left"] is not None]
     latencies = [c["latency_ms"] for e in entries for c in e["cells"].values() if c["latency_ms"] is not None]
     return {
         "generated": generated or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),

@@ -104,6 +104,11 @@ def _timeout(ctx):
         return finding("auth_timeout", "fail", "timeout",
                        "%s did not answer the login in time. Servers delay the answer to a wrong password by a "
                        "few seconds: raise timeout, then check the password." % where)
+    if phase == "greeting":
+        return finding("greeting_timeout", "fail", "timeout",
+                       "%s accepted the connection but never greeted as a mail server does. Another kind of "
+                       "service may be listening on this port (a web server, for one), or the server is too busy "
+                       "to answer." % where)
     return finding("reply_timeout", "fail", "timeout",
                    "%s accepted the connection but stopped answering during %s. The server is overloaded or "
                    "something in the path swallows the traffic." % (where, phase))
@@ -146,9 +151,10 @@ def classify(exc, ctx):
     if isinstance(exc, ssl.SSLError):
         return _tls_protocol(exc, ctx)
     if isinstance(exc, ProtocolError):
+        protocol = ctx["protocol"].upper()
         return finding("protocol_error", "fail", "protocol",
-                       "%s:%s did not behave like a %s server: %s." % (
-                           ctx["host"], ctx["port"], ctx["protocol"].upper(), exc),
+                       "%s:%s does not answer the way %s %s server does: %s." % (
+                           ctx["host"], ctx["port"], "a" if protocol == "POP3" else "an", protocol, exc),
                        reply=exc.reply)
     if isinstance(exc, OSError):
         return finding("network_error", "fail", "network",

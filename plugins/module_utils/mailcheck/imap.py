@@ -90,7 +90,7 @@ class Imap:
         if upper.startswith("* BYE"):
             raise ProtocolError("the IMAP server refused the connection", line)
         if not (upper.startswith("* OK") or upper.startswith("* PREAUTH")):
-            raise ProtocolError("this does not look like an IMAP server (greeting %r)" % line[:80], line)
+            raise ProtocolError("it greeted with %r" % line[:80], line)
         return line, parse_capabilities(line)
 
     def capabilities(self):

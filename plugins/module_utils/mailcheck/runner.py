@@ -121,8 +121,9 @@ def summarize(results, wall_ms):
     counts = {"pass": 0, "warn": 0, "fail": 0}
     for result in results:
         counts[result["status"]] += 1
+    # Verified certificates only: a rejected one (expired, untrusted) is a failure of its own, not a countdown.
     days = [r["certificate"]["days_left"] for r in results
-            if r.get("certificate") and r["certificate"].get("days_left") is not None]
+            if r.get("tls_ok") and r.get("certificate") and r["certificate"].get("days_left") is not None]
     status = "fail" if counts["fail"] else "warn" if counts["warn"] else "pass"
     failed = [_label(r) for r in results if r["status"] == "fail"]
     return {

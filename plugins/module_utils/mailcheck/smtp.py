@@ -49,7 +49,7 @@ class Smtp:
         while True:
             line = self.conn.readline()
             if len(line) < 3 or not line[:3].isdigit():
-                raise ProtocolError("this does not look like an SMTP server (reply %r)" % line[:80], line)
+                raise ProtocolError("it replied %r" % line[:80], line)
             texts.append(line[4:])
             if line[3:4] != "-":
                 return int(line[:3]), texts

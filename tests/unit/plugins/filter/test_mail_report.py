@@ -15,7 +15,7 @@ def _endpoint(name, status, cls=None, message="OK", days=100.0, family="any"):
     return {"name": name, "protocol": "imap", "host": "mail.example.org", "port": 993, "security": "ssl",
             "ip_version": family, "status": status, "error_class": cls, "message": message,
             "timings_ms": {"total": 12.5}, "certificate": {"days_left": days, "not_after": "2030-01-01T00:00:00Z"},
-            "tls": {"version": "TLSv1.3"}, "auth": {"attempted": True, "success": status == "pass"},
+            "tls": {"version": "TLSv1.3", "verified": cls != "tls_verify"}, "auth": {"attempted": True, "success": status == "pass"},
             "address": "192.0.2.1"}
 
 
@@ -42,6 +42,12 @@ def test_report_folds_hosts_and_sorts_worst_first():
                                      "message": HOSTILE}
     gone = next(h for h in report["hosts"] if h["host"] == "gone")
     assert "ssh: connect refused" in gone["error"]
+
+
+def test_fewest_days_count_verified_certificates_only():
+    hostvars = {"h": {"mail_check_result": _result(_endpoint("imaps", "fail", "tls_verify", days=-668.0),
+                                                   _endpoint("smtp", "pass", days=40.0))}}
+    assert mail_report(hostvars, ["h"])["min_days_left"] == 40.0
 
 
 def test_each_address_family_gets_its_own_column():

@@ -39,7 +39,8 @@ def _connect_failed(exc):
     (_connect_failed(ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")), "tcp", "refused", "refused"),
     (_connect_failed(socket.timeout("timed out")), "tcp", "timeout", "connect_timeout"),
     (_connect_failed(OSError(errno.ENETUNREACH, "Network is unreachable")), "tcp", "unreachable", "unreachable"),
-    (socket.timeout("timed out"), "greeting", "timeout", "reply_timeout"),
+    (socket.timeout("timed out"), "greeting", "timeout", "greeting_timeout"),
+    (socket.timeout("timed out"), "capabilities", "timeout", "reply_timeout"),
     (_verify_error(10, "certificate has expired"), "tls", "tls_verify", "cert_expired"),
     (_verify_error(62, "Hostname mismatch"), "tls", "tls_verify", "cert_name_mismatch"),
     (_verify_error(19, "self-signed certificate in certificate chain"), "tls", "tls_verify", "cert_untrusted"),
@@ -60,6 +61,20 @@ def test_classify(exc, phase, cls, code):
     if code:
         assert item["code"] == code
     assert len(item["message"]) > 20
+
+
+@pytest.mark.parametrize(("protocol", "article"), [("imap", "an IMAP"), ("pop3", "a POP3"), ("smtp", "an SMTP")])
+def test_protocol_error_says_it_once_with_the_right_article(protocol, article):
+    item = findings.classify(ProtocolError("it greeted with 'HTTP/1.1 400'"), dict(CTX, protocol=protocol,
+                                                                                 phase="greeting"))
+    assert "the way %s server does: it greeted with 'HTTP/1.1 400'." % article in item["message"], item
+    assert item["message"].lower().count("server") == 1, item
+
+
+def test_a_silent_service_after_connect_is_not_called_overloaded():
+    # An HTTPS server on 993: TLS works, then no greeting ever comes.
+    item = findings.classify(socket.timeout("timed out"), dict(CTX, phase="greeting"))
+    assert "overloaded" not in item["message"] and "web server" in item["message"], item
 
 
 def test_verify_messages_use_the_presented_certificate():

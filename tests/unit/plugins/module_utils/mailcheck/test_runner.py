@@ -48,14 +48,16 @@ def test_explicit_endpoints_are_validated_and_named():
 def test_summary():
     def result(name, status, cls=None, days=None):
         return {"name": name, "ip_version": "any", "status": status, "error_class": cls,
-                "certificate": {"days_left": days} if days is not None else None, "timings_ms": {"total": 5.0}}
+                "certificate": {"days_left": days} if days is not None else None, "timings_ms": {"total": 5.0},
+                "tls_ok": cls != "tls_verify"}
 
+    # The expired certificate was rejected: it is a failure, not the fleet's nearest expiry.
     summary = runner.summarize([result("a", "pass", days=40.0), result("b", "warn", days=12.5),
-                                result("c", "fail", "refused")], 7.0)
+                                result("c", "fail", "refused"), result("d", "fail", "tls_verify", days=-668.0)], 7.0)
     assert summary["status"] == "fail"
-    assert (summary["passed"], summary["warned"], summary["failed"]) == (1, 1, 1)
-    assert summary["failed_endpoints"] == ["c"] and summary["warned_endpoints"] == ["b"]
-    assert summary["error_classes"] == ["refused"] and summary["min_days_left"] == 12.5
+    assert (summary["passed"], summary["warned"], summary["failed"]) == (1, 1, 2)
+    assert summary["failed_endpoints"] == ["c", "d"] and summary["warned_endpoints"] == ["b"]
+    assert summary["error_classes"] == ["refused", "tls_verify"] and summary["min_days_left"] == 12.5
 
 
 def test_unusable_ca_file_is_an_input_error(tmp_path):
