@@ -1,9 +1,9 @@
 """Stand-in mail servers that misbehave on purpose, on loopback (tests only).
 
 Each listener runs a small script per connection: lines to send at connect, and what to answer to
-every line the client sends. A reply can be a list of lines, or ``FLOOD``: short lines sent for as
-long as the client reads them (the way a broken or hostile server fills a client's memory). Optional
-implicit TLS with a certificate of the test's own (for hostile certificate subjects).
+every line the client sends. A reply is a list of lines; ``FLOOD`` (alone or as the list's last item)
+sends short lines for as long as the client reads them (the way a broken or hostile server fills a
+client's memory). Optional implicit TLS with a certificate of the test's own (for hostile certificate subjects).
 """
 
 from __future__ import annotations
@@ -76,11 +76,12 @@ class Listener:
             conn.close()
 
     def _send(self, conn, lines):
-        if lines is FLOOD:
-            chunk = (self.flood_line + b"\r\n") * 4096
-            while not self._stop.is_set():
-                conn.sendall(chunk)
-        for line in lines:
+        for line in [FLOOD] if lines is FLOOD else lines:
+            if line is FLOOD:  # until the client hangs up (sendall then fails) or the listener closes
+                chunk = (self.flood_line + b"\r\n") * 4096
+                while not self._stop.is_set():
+                    conn.sendall(chunk)
+                return
             conn.sendall((line if isinstance(line, bytes) else line.encode("utf-8")) + b"\r\n")
 
 

@@ -15,7 +15,7 @@ import ssl
 
 from .connect import ConnectFailed
 from .resolve import ResolveError
-from .wire import ProtocolError, ServerClosed
+from .wire import ProtocolError, ReplyFlood, ServerClosed
 
 ERROR_CLASSES = ("dns", "refused", "timeout", "unreachable", "network", "tls_verify", "tls_protocol",
                  "protocol", "policy", "cert_expiry", "auth")
@@ -150,6 +150,11 @@ def classify(exc, ctx):
         return _tls_protocol(exc, ctx)
     if isinstance(exc, ssl.SSLError):
         return _tls_protocol(exc, ctx)
+    if isinstance(exc, ReplyFlood):
+        return finding("reply_flood", "fail", "protocol",
+                       "%s:%s floods its replies: it sent more lines or bytes in one reply than any mail server "
+                       "does, so the check stopped reading. The server is broken, or it is not a real mail "
+                       "server." % (ctx["host"], ctx["port"]))
     if isinstance(exc, ProtocolError):
         protocol = ctx["protocol"].upper()
         return finding("protocol_error", "fail", "protocol",

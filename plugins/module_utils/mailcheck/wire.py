@@ -12,6 +12,11 @@ from __future__ import annotations
 import contextlib
 
 MAX_LINE = 64 * 1024
+# One reply (a greeting, or everything up to the completion of one command): real servers send a few
+# lines (Exchange's EHLO about ten); a server sending more is broken or hostile, and the probe must
+# keep its memory bounded whatever it sends.
+MAX_REPLY_LINES = 500
+MAX_REPLY_BYTES = 256 * 1024
 TRANSCRIPT_LINES = 60
 
 
@@ -27,6 +32,10 @@ class ServerClosed(ProtocolError):
     """The server closed the connection when a reply was due."""
 
 
+class ReplyFlood(ProtocolError):
+    """The server sent more lines or bytes in one reply than any mail server does."""
+
+
 class LineConn:
     """A socket plus read buffer; each blocking call is bounded by the shared deadline."""
 
@@ -35,6 +44,7 @@ class LineConn:
         self.deadline = deadline
         self.buf = b""
         self.transcript = []
+        self._reply_lines = self._reply_bytes = 0
 
     def _log(self, direction, text):
         if len(self.transcript) < TRANSCRIPT_LINES:
@@ -49,16 +59,25 @@ class LineConn:
         if len(self.buf) > MAX_LINE:
             raise ProtocolError("the server sent more than %d bytes without a line end" % MAX_LINE)
 
+    def _count(self, size):
+        self._reply_lines += 1
+        self._reply_bytes += size
+        if self._reply_lines > MAX_REPLY_LINES or self._reply_bytes > MAX_REPLY_BYTES:
+            raise ReplyFlood("it floods its replies (more than %d lines or %d KiB in one reply)"
+                             % (MAX_REPLY_LINES, MAX_REPLY_BYTES // 1024))
+
     def readline(self):
         while b"\n" not in self.buf:
             self._fill()
         line, _sep, self.buf = self.buf.partition(b"\n")
+        self._count(len(line) + 1)
         text = line.rstrip(b"\r").decode("utf-8", "replace")
         self._log("S:", text)
         return text
 
     def read_exact(self, size):
         """IMAP literals: exactly size bytes, not logged."""
+        self._count(size)
         while len(self.buf) < size:
             self._fill()
         data, self.buf = self.buf[:size], self.buf[size:]
@@ -69,6 +88,7 @@ class LineConn:
         if "\r" in text or "\n" in text:
             raise ValueError("refusing to send a line with CR or LF in it")
         self._log("C:", text if shown is None else shown)
+        self._reply_lines = self._reply_bytes = 0  # a new command, a new reply
         self.sock.settimeout(self.deadline.step())
         self.sock.sendall(text.encode("utf-8") + b"\r\n")
 

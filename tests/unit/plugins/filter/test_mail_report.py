@@ -15,7 +15,8 @@ def _endpoint(name, status, cls=None, message="OK", days=100.0, family="any"):
     return {"name": name, "protocol": "imap", "host": "mail.example.org", "port": 993, "security": "ssl",
             "ip_version": family, "status": status, "error_class": cls, "message": message,
             "timings_ms": {"total": 12.5}, "certificate": {"days_left": days, "not_after": "2030-01-01T00:00:00Z"},
-            "tls": {"version": "TLSv1.3", "verified": cls != "tls_verify"}, "auth": {"attempted": True, "success": status == "pass"},
+            "tls": {"version": "TLSv1.3", "verified": cls != "tls_verify"},
+            "auth": {"attempted": True, "success": status == "pass"},
             "address": "192.0.2.1"}
 
 
