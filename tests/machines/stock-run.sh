@@ -13,7 +13,7 @@ suite=${1:?usage: $0 bookworm|trixie [command...]}
 shift
 case $suite in bookworm|trixie) ;; *) echo "unknown suite: $suite" >&2; exit 2 ;; esac
 [ "$#" -gt 0 ] || set -- sh -c 'cd /root/mail_clients && t0=$(date +%s) && make demo && t1=$(date +%s) &&
-  make test && t2=$(date +%s) && echo "stock-run: make demo $((t1 - t0)) s, make test $((t2 - t1)) s"'
+  make test && t2=$(date +%s) && echo "stock-run: make demo $((t1 - t0)) s, make test $((t2 - t1)) s (both from nothing)"'
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 export CONTAINERS_CONF="$repo/tests/containers/containers.conf"
@@ -37,7 +37,9 @@ if ! podman image exists "$image"; then
   rm -rf "$work"
 fi
 
-# A clean clone (what CI gets), and a fresh nested podman store, per run.
+# A clean clone (what CI gets), and a fresh nested podman store, per run. The clone is cloned again
+# into the container's own file system: a bind mount under /root would be hidden by the test
+# sandbox's overlay of /root (overlayfs does not show submounts), which no real checkout is.
 run=$(mktemp -d /var/tmp/mail-clients-stock-run.XXXXXX)
 # shellcheck disable=SC2064  # expand $run now
 trap "rm -rf '$run'" EXIT INT TERM
@@ -52,10 +54,11 @@ log "$suite: running $* (log: $out/run.log)"
 start=$(date +%s)
 # shellcheck disable=SC2086  # $extra_ca is a list of options
 podman run --rm --privileged --network host --name "mail-clients-stock-$suite-$$" \
-  -v "$run/mail_clients:/root/mail_clients" -v "$run/containers:/var/lib/containers" \
+  -v "$run/mail_clients:/mnt/checkout:ro" -v "$run/containers:/var/lib/containers" \
   $extra_ca --tmpfs /tmp:rw,size=8g,mode=1777 \
   -e PIP_CERT=/etc/ssl/certs/ca-certificates.crt -e LANG=C.UTF-8 \
-  "$image" sh -c 'update-ca-certificates >/dev/null 2>&1; cat /etc/debian_version; exec "$@"' sh "$@" \
+  "$image" sh -c 'update-ca-certificates >/dev/null 2>&1; cat /etc/debian_version &&
+    git clone -q /mnt/checkout /root/mail_clients && exec "$@"' sh "$@" \
   >"$out/run.log" 2>&1 && rc=0 || rc=$?
 log "$suite: exit $rc after $(($(date +%s) - start)) s"
 grep -E '^stock-run:|^controller:|passed|failed' "$out/run.log" | tail -8 | tee -a "$out/times.txt"
