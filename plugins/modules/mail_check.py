@@ -101,7 +101,10 @@ options:
     type: bool
     default: false
   timeout:
-    description: Seconds each network step (DNS, connect, handshake, each reply) may take.
+    description:
+      - Seconds each network step (DNS, connect, handshake, each reply) may take.
+      - The reply to a login is awaited at least 18 seconds (within O(deadline)), since servers answer a wrong
+        password late on purpose (Dovecot doubles its delay per failure from one address, up to 15 seconds).
     type: float
     default: 5
   deadline:

@@ -15,6 +15,9 @@ from .connect import tcp_connect
 from .wire import LineConn
 
 _JUDGES = {"imap": imap, "pop3": pop3, "smtp": smtp}
+# Seconds a login reply is awaited (see _login): Dovecot's 15 s penalty plus its 2 s failure delay, and
+# a little more. The overall deadline still bounds it.
+LOGIN_WAIT = 18.0
 
 
 def _dialogue(protocol, conn, ehlo_name):
@@ -176,9 +179,16 @@ class Probe:
                 or not sock.context.check_hostname or not self.result["tls"].get("verified"):
             raise AssertionError("refusing to send credentials outside verified TLS")
         self.result["auth"]["attempted"] = True
-        with self._step("auth"):
-            ok, mechanism, reply = self.dialogue.login(caps, self.opts["username"], self.opts["password"],
-                                                       self.opts["auth_mechanisms"])
+        # Servers answer a wrong password late on purpose (Dovecot: 2 s, plus a penalty doubled per failure
+        # from the same address up to 15 s): the answer is awaited up to LOGIN_WAIT, within the overall
+        # deadline, so that a wrong password is reported as one and not as a timeout.
+        self.conn.reply_timeout = max(self.deadline.step_timeout, LOGIN_WAIT)
+        try:
+            with self._step("auth"):
+                ok, mechanism, reply = self.dialogue.login(caps, self.opts["username"], self.opts["password"],
+                                                           self.opts["auth_mechanisms"])
+        finally:
+            self.conn.reply_timeout = None
         self.result["auth"].update({"success": ok, "mechanism": mechanism, "reply": _short(reply)})
         if not ok:
             self.findings.append(findings.login_failed(reply))

@@ -45,13 +45,15 @@ class LineConn:
         self.buf = b""
         self.transcript = []
         self._reply_lines = self._reply_bytes = 0
+        # None: the deadline's step timeout; the login sets a longer wait (servers delay failures).
+        self.reply_timeout = None
 
     def _log(self, direction, text):
         if len(self.transcript) < TRANSCRIPT_LINES:
             self.transcript.append("%s %s" % (direction, text[:300]))
 
     def _fill(self):
-        self.sock.settimeout(self.deadline.step())
+        self.sock.settimeout(self.deadline.step(self.reply_timeout))
         chunk = self.sock.recv(16384)
         if not chunk:
             raise ServerClosed("the server closed the connection")

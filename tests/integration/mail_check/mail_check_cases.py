@@ -6,9 +6,12 @@ from ansible_collections.middlebury.mail_clients.plugins.module_utils import acc
 from ansible_collections.middlebury.mail_clients.plugins.module_utils.mailcheck import runner
 
 MODULE = "middlebury.mail_clients.mail_check"
-# Short bounds: the blackhole case must end by the deadline, and the whole run stays quick.
-TIMEOUT = 1.5
-DEADLINE = 3.0
+# Bounds with room for a busy machine (CI is shared): a step that has to succeed gets 10 s. The module's
+# own default deadline.
+TIMEOUT = 10.0
+DEADLINE = 20.0
+# The blackhole case proves that the deadline cuts a step short: a step timeout far beyond it.
+BLACKHOLE_BOUNDS = {"timeout": 60.0, "deadline": 4.0}
 # Every login: Dovecot answers a wrong password only after auth_failure_delay (2 s), and its per-IP
 # auth penalty then delays every later login from 127.0.0.1, doubling up to 15 s. The login cases run
 # concurrently with the wrong-password case, so they get room too.
@@ -42,6 +45,11 @@ def task(name, *bases, **args):
         merged.update(part)
     merged.update(args)
     return {"name": name, MODULE: merged, "register": name, "ignore_errors": True}
+
+
+def with_module_defaults(options):
+    """The options without timeout and deadline: the module's defaults apply."""
+    return {k: v for k, v in options.items() if k not in ("timeout", "deadline")}
 
 
 def base(stack, variant=None):
