@@ -275,9 +275,12 @@ endpoints:
         C(verify_message) from OpenSSL.
       type: dict
     certificate:
-      description: The server certificate - C(subject_cn), C(issuer_cn), C(sans), C(serial), C(not_before),
-        C(not_after), C(days_left), C(sha256), and where known C(chain) and C(chain_min_days_left). After a
-        verification failure it describes what was presented, with C(verified=false).
+      description:
+        - The server certificate - C(subject_cn), C(issuer_cn), C(sans), C(serial), C(not_before), C(not_after),
+          C(days_left), C(sha256), C(chain_checked), and where known C(chain) and C(chain_min_days_left). After a
+          verification failure it describes what was presented, with C(verified=false).
+        - C(chain_checked=false) means only the server's own certificate was checked for expiry, not the rest of
+          the chain (Python 3.9 on the managed host cannot show the verified chain).
       type: dict
     greeting:
       description: First server line (after TLS for implicit TLS).

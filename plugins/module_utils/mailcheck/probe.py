@@ -252,9 +252,12 @@ def _ok_message(result):
     parts = ["%s reachable" % result["name"]]
     if result["tls"]:
         parts.append("%s verified" % result["tls"].get("version"))
-    days = (result["certificate"] or {}).get("days_left")
+    cert = result["certificate"] or {}
+    days = cert.get("chain_min_days_left", cert.get("days_left"))
     if days is not None:
-        parts.append("certificate valid for %.0f more days" % days)
+        parts.append("certificate%s valid for %.0f more days" % (
+            " chain" if cert.get("chain_checked") else " (only the server's own: this Python cannot show the chain)",
+            days))
     if result["auth"]["attempted"]:
         parts.append("login accepted (%s)" % result["auth"]["mechanism"])
     return "OK: " + ", ".join(parts)

@@ -163,6 +163,8 @@ def session_facts(sslsock, now=None):
     der = sslsock.getpeercert(binary_form=True)
     cert = facts_from_dict(sslsock.getpeercert() or {}, der, now)
     chain = chain_facts(sslsock, now)
+    # Python 3.9 cannot show the verified chain: the result says that only the leaf's expiry was checked.
+    cert["chain_checked"] = bool(chain)
     if chain:
         cert["chain"] = chain
         known = [c["days_left"] for c in chain if c.get("days_left") is not None]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.middlebury.mail_clients.plugins.module_utils.mailcheck import findings, tls
+from ansible_collections.middlebury.mail_clients.plugins.module_utils.mailcheck import findings, probe, tls
 from ansible_collections.middlebury.mail_clients.plugins.module_utils.mailcheck.connect import ConnectFailed
 from ansible_collections.middlebury.mail_clients.plugins.module_utils.mailcheck.resolve import ResolveError
 from ansible_collections.middlebury.mail_clients.plugins.module_utils.mailcheck.wire import (
@@ -119,6 +119,31 @@ def test_certificate_facts_from_getpeercert_dict():
     assert facts["days_left"] == 10.0
     assert facts["not_before"] == "2024-01-01T00:00:00Z"
     assert len(facts["sha256"]) == 64
+
+
+class _Python39Socket:
+    """What a TLS socket offers on Python 3.9: the leaf only, no verified chain."""
+
+    def __init__(self, info):
+        self.info = info
+
+    def getpeercert(self, binary_form=False):
+        return b"der" if binary_form else self.info
+
+    def cipher(self):
+        return ("TLS_AES_256_GCM_SHA384", "TLSv1.3", 256)
+
+    def version(self):
+        return "TLSv1.3"
+
+
+def test_without_the_chain_the_result_says_only_the_leaf_was_checked():
+    not_after = time.strftime("%b %d %H:%M:%S %Y GMT", time.gmtime(time.time() + 40 * 86400 + 60))
+    info = {"subject": ((("commonName", "mail.example.org"),),), "notAfter": not_after}
+    _session, cert = tls.session_facts(_Python39Socket(info))
+    assert cert["chain_checked"] is False and "chain" not in cert
+    result = {"name": "imaps", "tls": {"version": "TLSv1.3"}, "certificate": cert, "auth": {"attempted": False}}
+    assert "only the server's own" in probe._ok_message(result)
 
 
 def test_verified_context_is_strict_about_trust_and_names(pki):
