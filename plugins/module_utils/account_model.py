@@ -177,6 +177,10 @@ def check_folder(field, value):
     if any(ch in value for ch in "*%\\\"") or value.startswith("/") or value.endswith("/"):
         raise AccountError(field, "%r is not a usable folder name (no '*', '%%', '\\', '\"', and no leading "
                                   "or trailing '/')" % value)
+    # The clients disagree about relative segments (mutt reads '../../etc' as '.etc', NeoMutt as
+    # '././etc', Evolution literally): a folder name has none, nor an empty one.
+    if any(segment in ("", ".", "..") for segment in value.split("/")):
+        raise AccountError(field, "%r is not a usable folder name: no '.' or '..' segment and no '//'" % value)
     return value
 
 
@@ -208,6 +212,15 @@ def _field_and_value(account, key, field_prefix):
     """(field name, given value or the documented default) for one account key."""
     value = account[key] if account.get(key) is not None else DOCUMENTED.get(key)
     return "%s.%s" % (field_prefix, key), value
+
+
+def _display_name(account, mail_domain, field_prefix):
+    """The account's label: the college's name only for the college's own domain. Another department
+    that sets only its mail_domain gets that domain, never a label naming the college."""
+    field, value = _field_and_value(account, "display_name", field_prefix)
+    if account.get("display_name") is None and mail_domain != DOCUMENTED["mail_domain"]:
+        value = mail_domain
+    return field, value
 
 
 def normalize_user(item, index, mail_domain, field_prefix="mail_clients_users"):
@@ -268,7 +281,7 @@ def normalize_account(account=None, users=None, field_prefix="mail_clients_accou
 
     normalized = {
         "mail_domain": mail_domain,
-        "display_name": check_text(*get("display_name"), allow_empty=False),
+        "display_name": check_text(*_display_name(account, mail_domain, field_prefix), allow_empty=False),
         "incoming": {
             "protocol": protocol,
             "host": check_hostname(*get("incoming_host")),

@@ -46,6 +46,17 @@ def test_security_aliases():
     assert normalize_account({"auth": "normal"})["auth"] == "password"
 
 
+def test_display_name_follows_the_account():
+    assert normalize_account({})["display_name"] == "Middlebury College"
+    assert normalize_account({"mail_domain": "example.edu"})["display_name"] == "example.edu"
+    assert normalize_account({"mail_domain": "example.edu", "display_name": "Physics"})["display_name"] == "Physics"
+
+
+def test_folder_names_with_dots_inside_are_kept():
+    folders = normalize_account({"folders": {"sent": "Sent.2026", "trash": "...Trash", "drafts": "a.b/c"}})["folders"]
+    assert folders == {"sent": "Sent.2026", "trash": "...Trash", "drafts": "a.b/c"}
+
+
 def test_documented_endpoints():
     names = [(e["name"], e["host"], e["port"], e["security"]) for e in documented_endpoints()]
     assert names == [
@@ -115,6 +126,10 @@ BAD = [
     ({"folders": {"sent": "Sent*"}}, None, "mail_clients_account.folders.sent", "folder name"),
     ({"folders": {"trash": "Tr\x00ash"}}, None, "mail_clients_account.folders.trash", "control"),
     ({"folders": {"junk": "Junk"}}, None, "mail_clients_account.folders", "unknown key"),
+    ({"folders": {"sent": "../../etc"}}, None, "mail_clients_account.folders.sent", "'..' segment"),
+    ({"folders": {"drafts": "Work/./Drafts"}}, None, "mail_clients_account.folders.drafts", "'..' segment"),
+    ({"folders": {"trash": ".."}}, None, "mail_clients_account.folders.trash", "'..' segment"),
+    ({"folders": {"sent": "a//b"}}, None, "mail_clients_account.folders.sent", "'//'"),
     ({"folders": ["Sent"]}, None, "mail_clients_account.folders", "mapping"),
     ({"imap_server": "x"}, None, "mail_clients_account", "unknown key"),
     ("imap", None, "mail_clients_account", "mapping"),
