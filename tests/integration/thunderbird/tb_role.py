@@ -19,17 +19,18 @@ ROLE_DIR = HERE.parents[2] / "roles" / "thunderbird"
 ROLE = "middlebury.mail_clients.thunderbird"
 # The role's own paths (vars/main.yml holds the Debian layout): tests never restate them.
 ROLE_CONSTANTS = yaml.safe_load((ROLE_DIR / "vars" / "main.yml").read_text())
-CFG_PATH = "%s/%s" % (ROLE_CONSTANTS["__thunderbird_sysconf_dir"], ROLE_CONSTANTS["__thunderbird_cfg_name"])
+CFG_DIR = ROLE_CONSTANTS["__thunderbird_cfg_dir"]
+CFG_PATH = "%s/%s" % (CFG_DIR, ROLE_CONSTANTS["__thunderbird_cfg_name"])
 AUTOCONFIG_PATH = "%s/autoconfig.js" % ROLE_CONSTANTS["__thunderbird_pref_dir"]
 POLICIES_PATH = ROLE_CONSTANTS["__thunderbird_policies_path"]
 ISP_DIR = ROLE_CONSTANTS["__thunderbird_isp_dir"]
 KEYS = ROLE_CONSTANTS["__thunderbird_keys"]
 
 
-# The account-wizard file lives in <install dir>/isp (under /usr), which the base sandbox does not
-# cover: every sandbox that converges this role overlays it too, or the role would write into the
-# host's /usr.
-OVERLAYS = (ISP_DIR,)
+# The account-wizard file and the .cfg live under /usr (<install dir>/isp, the install dir), which the
+# base sandbox does not cover: every sandbox that converges this role overlays them too, or the role
+# would write into the host's /usr.
+OVERLAYS = (ISP_DIR, CFG_DIR)
 # Where the test mail stack's CA goes inside a sandbox (the role's thunderbird_ca_certificates).
 CA_IN_SANDBOX = "/etc/ssl/mailstack-test-ca.pem"
 
