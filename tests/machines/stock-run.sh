@@ -53,7 +53,9 @@ done
 log "$suite: running $* (log: $out/run.log)"
 start=$(date +%s)
 # shellcheck disable=SC2086  # $extra_ca is a list of options
-podman run --rm --privileged --network host --name "mail-clients-stock-$suite-$$" \
+# Its own network namespace (podman's default network): the tests' stand-in servers bind loopback
+# addresses and ports, which must not meet this machine's or another run's.
+podman run --rm --privileged --name "mail-clients-stock-$suite-$$" \
   -v "$run/mail_clients:/mnt/checkout:ro" -v "$run/containers:/var/lib/containers" \
   $extra_ca --tmpfs /tmp:rw,size=8g,mode=1777 \
   -e PIP_CERT=/etc/ssl/certs/ca-certificates.crt -e LANG=C.UTF-8 \
