@@ -11,6 +11,7 @@ whole set to this code at once.
 from __future__ import annotations
 
 import contextlib
+import glob
 import grp
 import os
 import pwd
@@ -214,14 +215,34 @@ def sync_entry(entry, check_mode, run_command):
                         "after_header": path, "after": entry["content"]}
 
 
+def _expand_marked(entries):
+    """Entries with a ``marker`` stand for every file their glob ``path`` matches that carries the marker
+    (files we wrote under a name no longer wanted, such as an old domain's file); each becomes an absent
+    entry, except files that another entry of the same call writes."""
+    wanted = {e["path"] for e in entries if e.get("state", "present") == "present"}
+    expanded = []
+    for index, entry in enumerate(entries):
+        if entry.get("marker") is None:
+            expanded.append(dict(entry, field="files[%d] (%s)" % (index, entry.get("path"))))
+            continue
+        field = "files[%d] (%s)" % (index, entry.get("path"))
+        if entry.get("state", "present") != "absent" or not os.path.isabs(entry["path"]):
+            raise FileSyncError(field, "marker needs state absent and an absolute glob path")
+        marker = entry["marker"].encode("utf-8")
+        for path in sorted(glob.glob(entry["path"])):
+            content = _read(path) if os.path.isfile(path) and not os.path.islink(path) else None
+            if path not in wanted and content is not None and marker in content:
+                expanded.append({"path": path, "state": "absent", "field": "%s: %s" % (field, path)})
+    return expanded
+
+
 def sync_files(entries, run_command, check_mode=False):
     """Apply every entry; all requests are checked for errors before anything is written.
 
     ``run_command(argv) -> (rc, stdout, stderr)`` runs validation commands (the module passes
     AnsibleModule.run_command)."""
     prepared = []
-    for index, entry in enumerate(entries):
-        entry = dict(entry, field="files[%d] (%s)" % (index, entry.get("path")))
+    for entry in _expand_marked(entries):
         if entry.get("state", "present") == "present" and entry.get("content") is None:
             raise FileSyncError(entry["field"], "content is required when state is present")
         expand_path(entry["field"], entry["path"])

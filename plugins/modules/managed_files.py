@@ -65,6 +65,12 @@ options:
         type: str
         choices: [exact, keyfile]
         default: exact
+      marker:
+        description:
+          - With O(files[].state=absent), O(files[].path) is a glob, and every matching file whose content contains
+            this text is removed, except files that another entry of the same call writes. For files written under
+            a name that changes with the settings (an old mail domain's file), so that none is left behind.
+        type: str
 attributes:
   check_mode:
     support: full
@@ -89,7 +95,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 files:
-  description: One entry per requested file, in order.
+  description: One entry per requested file, in order (an entry with O(files[].marker), one per file it matched).
   returned: always
   type: list
   elements: dict
@@ -135,6 +141,7 @@ def main():
                     "dir_mode": {"type": "str"},
                     "validate": {"type": "str"},
                     "compare": {"type": "str", "choices": ["exact", "keyfile"], "default": "exact"},
+                    "marker": {"type": "str"},
                 },
             },
         },

@@ -5,7 +5,9 @@
 # container from that base (installing thunderbird/evolution-data-server straight from
 # debootstrap fails: gnome-keyring's postinst cannot run in a bare chroot).
 #
-# Usage: tests/containers/build-image.sh [bookworm|trixie|all]...   (default: all)
+# Usage: tests/containers/build-image.sh [bookworm|trixie|bookworm-tb140|all]...   (default: all)
+#        bookworm-tb140 is the Debian 12 image with the Thunderbird 140 ESR that Debian 12's main
+#        archive still has (a lab PC that never took bookworm-security's 153).
 # Env:   MAIL_CLIENTS_IMAGE_BOOKWORM / MAIL_CLIENTS_IMAGE_TRIXIE  image names (a CI that can pull
 #          images may point these at its own; if the image exists nothing is built)
 #        MAIL_CLIENTS_IMAGE_CACHE  where the debootstrap/apt .deb caches live
@@ -46,7 +48,8 @@ image_name() {
   case $1 in
     bookworm) echo "${MAIL_CLIENTS_IMAGE_BOOKWORM:-localhost/middlebury-mail-clients:bookworm}" ;;
     trixie) echo "${MAIL_CLIENTS_IMAGE_TRIXIE:-localhost/middlebury-mail-clients:trixie}" ;;
-    *) echo "unknown suite: $1 (bookworm|trixie)" >&2; return 2 ;;
+    bookworm-tb140) echo "localhost/middlebury-mail-clients:bookworm-tb140" ;;
+    *) echo "unknown suite: $1 (bookworm|trixie|bookworm-tb140)" >&2; return 2 ;;
   esac
 }
 
@@ -66,6 +69,7 @@ image_owner() {
   case $1 in
     bookworm) [ -n "${MAIL_CLIENTS_IMAGE_BOOKWORM:-}" ] && echo caller || echo own ;;
     trixie) [ -n "${MAIL_CLIENTS_IMAGE_TRIXIE:-}" ] && echo caller || echo own ;;
+    *) echo own ;;
   esac
 }
 
@@ -96,6 +100,38 @@ SOURCES
   tar -C "$work/rootfs" -c . | timeout 600 podman import --change 'CMD ["/bin/bash"]' - "$base" >/dev/null
   rm -rf "$work"
   trap - EXIT INT TERM
+}
+
+# The Thunderbird 140 variant: the Debian 12 image with Thunderbird downgraded to the main archive's
+# 140 ESR (labelled with that version, so a new pin rebuilds it).
+tb140_version=1:140.12.0esr-1~deb12u1
+build_tb140() {
+  tb_image=$(image_name bookworm-tb140)
+  mkdir -p "$cache"
+  exec 8>"$cache/build-bookworm-tb140.lock"
+  flock -w 3600 8
+  if [ "${MAIL_CLIENTS_IMAGE_REBUILD:-0}" != 1 ] && podman image exists "$tb_image" && [ "$(podman image inspect \
+      --format "{{ index .Config.Labels \"$label_key-tb\" }}" "$tb_image" 2>/dev/null)" = "$tb140_version" ]; then
+    log "$tb_image present"
+    return 0
+  fi
+  build_suite bookworm  # (sets its own $image)
+  start=$(date +%s)
+  ctr=mail-clients-build-tb140-$$
+  podman rm -f "$ctr" >/dev/null 2>&1 || true
+  # shellcheck disable=SC2064  # expand $ctr now
+  trap "podman rm -f '$ctr' >/dev/null 2>&1 || true" EXIT INT TERM
+  log "installing Thunderbird $tb140_version into $tb_image"
+  mkdir -p "$cache/apt-bookworm/partial"
+  timeout 1800 podman run --name "$ctr" --network host -v "$cache/apt-bookworm:/var/cache/apt/archives" \
+    -e DEBIAN_FRONTEND=noninteractive "$(image_name bookworm)" sh -euc \
+    'apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends --allow-downgrades \
+       "thunderbird=$1" >/tmp/apt.log 2>&1 || { tail -40 /tmp/apt.log; exit 1; }; rm -f /tmp/apt.log' sh "$tb140_version"
+  timeout 600 podman commit -q --change "LABEL $label_key-tb=$tb140_version" "$ctr" "$tb_image" >/dev/null
+  podman rm "$ctr" >/dev/null
+  trap - EXIT INT TERM
+  log "$tb_image built in $(($(date +%s) - start)) s"
+  exec 8>&-
 }
 
 build_suite() {
@@ -140,7 +176,8 @@ build_suite() {
 [ "$#" -gt 0 ] || set -- all
 for arg in "$@"; do
   case $arg in
-    all) build_suite bookworm; build_suite trixie ;;
+    all) build_suite bookworm; build_suite trixie; build_tb140 ;;
+    bookworm-tb140) build_tb140 ;;
     *) build_suite "$arg" ;;
   esac
 done

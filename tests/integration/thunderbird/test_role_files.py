@@ -290,6 +290,29 @@ def test_state_absent_leaves_only_a_cleanup_cfg_then_nothing(lab):
         assert not upper_file(sb, path).exists(), path
 
 
+def test_isp_file_follows_the_domain_and_offers_only_what_was_declared(tb_sandbox):
+    import xml.etree.ElementTree as ET
+
+    sb = tb_sandbox()
+    theirs = upper_file(sb, "%s/other.example.xml" % ISP_DIR)
+    theirs.parent.mkdir(parents=True, exist_ok=True)
+    theirs.write_text("<clientConfig/>\n")
+    dept = {"mail_domain": "physics.example.edu", "incoming_host": "pop.physics.example.edu", "protocol": "pop3",
+            "smtp_host": "smtp.physics.example.edu", "smtp_port": 587}
+    assert converge(sb, {"mail_clients_account": dept}).rc == 0
+    dept_file = upper_file(sb, "%s/physics.example.edu.xml" % ISP_DIR)
+    provider = ET.parse(dept_file).getroot().find("emailProvider")
+    offered = [(s.get("type"), s.findtext("hostname"), s.findtext("port")) for s in provider.iter("incomingServer")]
+    assert offered == [("pop3", "pop.physics.example.edu", "995")], "a POP-only department gets no IMAP"
+    assert "Middlebury" not in dept_file.read_text()
+    # The department moves to the college's settings: its old file goes, the one that is not ours stays.
+    assert converge(sb).rc == 0
+    assert not dept_file.exists() and upper_file(sb, ISP_PATH).exists()
+    assert theirs.read_text() == "<clientConfig/>\n"
+    assert converge(sb, {"thunderbird_state": "absent"}).rc == 0
+    assert not upper_file(sb, ISP_PATH).exists() and theirs.exists()
+
+
 def test_options_reach_policies_and_lock(tb_sandbox):
     sb = tb_sandbox()
     result = converge(sb, {"thunderbird_ca_certificates": ["/etc/ssl/dept-ca.pem"], "thunderbird_tls_min": "tls1.3",

@@ -69,6 +69,27 @@ def test_absent(tmp_path):
     assert results[0] == {"path": str(target), "changed": False, "action": "absent"}
 
 
+def test_marker_removes_only_our_files_under_old_names(tmp_path):
+    marker = "<!-- written by us -->"
+    old, current, theirs = tmp_path / "old.example.xml", tmp_path / "new.example.xml", tmp_path / "other.xml"
+    old.write_text("x\n%s\n" % marker)
+    theirs.write_text("not ours\n")
+    entries = [{"path": str(current), "content": "y\n%s\n" % marker},
+               {"path": str(tmp_path / "*.xml"), "state": "absent", "marker": marker}]
+    results, _diffs = sync_files(entries, check_mode=True)
+    assert [(r["path"], r["action"]) for r in results] == [(str(current), "created"), (str(old), "removed")]
+    assert old.exists()
+    sync_files(entries)
+    assert current.exists() and theirs.read_text() == "not ours\n" and not old.exists()
+    results, _diffs = sync_files(entries)
+    assert [r["action"] for r in results] == ["unchanged"], "the file written by the same call is kept"
+
+
+def test_marker_needs_an_absent_absolute_glob(tmp_path):
+    with pytest.raises(FileSyncError, match="marker needs state absent"):
+        sync_files([{"path": str(tmp_path / "*"), "content": "x", "marker": "m"}])
+
+
 def test_failed_validation_keeps_the_old_file(tmp_path):
     target = tmp_path / "a"
     target.write_text("good\n")
