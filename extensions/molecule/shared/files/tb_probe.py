@@ -9,7 +9,7 @@ A new profile is what a lab login gets on first start: the account comes only fr
 wrote (AutoConfig/policies). --profile-from starts from a copy of the user's own profile instead
 (the original stays untouched: Thunderbird rewrites prefs.js on exit), and the user's own account
 on --other-host must still be there beside ours.
-(Thunderbird 153 calls the server's host attribute `hostname`; `hostName` is undefined.)
+(Thunderbird 153 calls the server's host attribute `hostname`, 140 `hostName`: the scripts read either.)
 
 The role's account logs in at startup, which in a real session asks for the password; headless,
 that prompt blocks Marionette's session, so the probe's profile turns startup login and new-mail
@@ -53,15 +53,16 @@ QUIET_PREFS = {  # test-profile prefs: quiet and reachable; none touches account
 LOGON_SCRIPT = r"""
 const [host, password, done] = [arguments[0], arguments[1], arguments[arguments.length - 1]];
 const {MailServices} = ChromeUtils.importESModule("resource:///modules/MailServices.sys.mjs");
-const account = MailServices.accounts.accounts.find(a => a.incomingServer && a.incomingServer.hostname == host);
+const hostOf = a => a.incomingServer && (a.incomingServer.hostname || a.incomingServer.hostName);
+const account = MailServices.accounts.accounts.find(a => hostOf(a) == host);
 if (!account) {
   done({error: "no account for " + host,
-        accounts: MailServices.accounts.accounts.map(a => a.incomingServer && a.incomingServer.hostname)});
+        accounts: MailServices.accounts.accounts.map(hostOf)});
   return;
 }
 const server = account.incomingServer;
-const info = {others: MailServices.accounts.accounts.map(a => a.incomingServer && a.incomingServer.hostname),
-              type: server.type, host: server.hostname, port: server.port, socketType: server.socketType,
+const info = {others: MailServices.accounts.accounts.map(hostOf),
+              type: server.type, host: hostOf(account), port: server.port, socketType: server.socketType,
               authMethod: server.authMethod, username: server.username};
 server.password = password;
 server.verifyLogon({
@@ -73,7 +74,8 @@ server.verifyLogon({
 INBOX_SCRIPT = r"""
 const [host, done] = [arguments[0], arguments[arguments.length - 1]];
 const {MailServices} = ChromeUtils.importESModule("resource:///modules/MailServices.sys.mjs");
-const server = MailServices.accounts.accounts.find(a => a.incomingServer && a.incomingServer.hostname == host)
+const server = MailServices.accounts.accounts.find(
+  a => a.incomingServer && (a.incomingServer.hostname || a.incomingServer.hostName) == host)
   .incomingServer;
 server.performExpand(null);  // LIST/LSUB: creates the INBOX folder object for a new profile
 const deadline = Date.now() + 40000;
