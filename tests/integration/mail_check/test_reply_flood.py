@@ -30,6 +30,7 @@ print(json.dumps({"code": [f["code"] for f in results[0]["findings"]], "message"
                   "peak_kib": peak}))
 """
 
+
 def _pop3(line):
     return ["+OK capabilities", FLOOD] if line == "CAPA" else ["+OK"]
 

@@ -65,8 +65,8 @@ def test_classify(exc, phase, cls, code):
 
 @pytest.mark.parametrize(("protocol", "article"), [("imap", "an IMAP"), ("pop3", "a POP3"), ("smtp", "an SMTP")])
 def test_protocol_error_says_it_once_with_the_right_article(protocol, article):
-    item = findings.classify(ProtocolError("it greeted with 'HTTP/1.1 400'"), dict(CTX, protocol=protocol,
-                                                                                 phase="greeting"))
+    context = dict(CTX, protocol=protocol, phase="greeting")
+    item = findings.classify(ProtocolError("it greeted with 'HTTP/1.1 400'"), context)
     assert "the way %s server does: it greeted with 'HTTP/1.1 400'." % article in item["message"], item
     assert item["message"].lower().count("server") == 1, item
 
