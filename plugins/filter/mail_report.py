@@ -38,12 +38,41 @@ def _cell(endpoint):
     }
 
 
+# What Ansible's connection errors mean, in the helpdesk's words (first match wins); the raw text is kept
+# as the entry's detail.
+_UNREACHABLE_WORDS = (
+    ("could not resolve hostname", "its name does not resolve: check the inventory's host name or the DNS"),
+    ("name or service not known", "its name does not resolve: check the inventory's host name or the DNS"),
+    ("connection refused", "it answers, but nothing listens on its SSH port (the SSH service is stopped, or "
+                           "the port in the inventory is wrong)"),
+    ("timed out", "it did not answer in time: it is switched off, asleep or unplugged, or a firewall drops SSH"),
+    ("no route to host", "there is no network route to it: it is off the network or the address is wrong"),
+    ("network is unreachable", "there is no network route to it: it is off the network or the address is wrong"),
+    ("permission denied", "it refused our SSH login: check the user and the SSH key in the inventory"),
+    ("host key verification failed", "its SSH host key changed or is unknown: check that it is the right "
+                                     "machine, then update known_hosts"),
+    ("connection reset", "it dropped the connection (it was shutting down, or it is overloaded)"),
+    ("connection closed", "it dropped the connection (it was shutting down, or it is overloaded)"),
+)
+
+
+def plain_reason(result):
+    """Why a host has no result, in plain words (Ansible's own message is technical)."""
+    raw = str(result.get("msg") or "") if isinstance(result, dict) else ""
+    lowered = raw.lower()
+    for needle, words in _UNREACHABLE_WORDS:
+        if needle in lowered:
+            return "could not be reached: %s" % words
+    if isinstance(result, dict) and result.get("unreachable"):
+        return "could not be reached (see the detail for Ansible's message)"
+    return "no result: the check did not run on this host"
+
+
 def _host_entry(host, result):
     if not isinstance(result, dict) or "endpoints" not in result:
-        reason = "no result: the host was unreachable or the check did not run"
-        if isinstance(result, dict) and result.get("msg"):
-            reason = "no result: %s" % result["msg"]
-        return {"host": host, "status": "unknown", "error": reason, "cells": {}, "summary": None}, []
+        detail = str(result.get("msg") or "") if isinstance(result, dict) else ""
+        return {"host": host, "status": "unknown", "error": plain_reason(result), "detail": detail or None,
+                "cells": {}, "summary": None}, []
     cells = {}
     order = []
     for endpoint in result["endpoints"]:
@@ -51,8 +80,8 @@ def _host_entry(host, result):
         cells[label] = _cell(endpoint)
         order.append((label, endpoint))
     summary = result.get("summary") or {}
-    return {"host": host, "status": summary.get("status", "unknown"), "error": None, "cells": cells,
-            "summary": summary}, order
+    return {"host": host, "status": summary.get("status", "unknown"), "error": None, "detail": None,
+            "cells": cells, "summary": summary}, order
 
 
 def mail_report(hostvars, hosts, var="mail_check_result", generated=None):

@@ -141,12 +141,24 @@ def _validate(field, command, tmp_path, run_command):
 
 
 def _write(entry, content, uid, gid, mode, run_command):
+    """Write a temporary copy next to the file, validate it, then rename it over the file: a reader, a
+    concurrent run or a run killed half-way only ever sees the old or the new file, whole."""
     path = entry["path"]
     directory = os.path.dirname(path)
-    fd, tmp_path = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content)
+        fd, tmp_path = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
+    except OSError as exc:
+        raise FileSyncError(entry["field"], "cannot write next to %s: %s" % (path, exc.strerror or exc)) from None
+    try:
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(content)
+                # On disk before the rename: after a power cut the file is old or new, never empty.
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise FileSyncError(entry["field"], "cannot write %s: %s; the file is left as it was"
+                                % (path, exc.strerror or exc)) from None
         os.chmod(tmp_path, mode)
         if os.geteuid() == 0:
             os.chown(tmp_path, uid, gid)

@@ -42,3 +42,20 @@ def test_hosts_with_other_inputs_get_their_own_files(tmp_path):
     # Rendered once for pc1 and pc3 (on the first host), once more for pc2 alone.
     assert ran("pc1", RENDER) and not ran("pc3", RENDER) and ran("pc2", RENDER)
     assert ran("pc2", OWN_RENDER) and not ran("pc1", OWN_RENDER) and not ran("pc3", OWN_RENDER)
+
+
+def test_a_host_that_cannot_be_reached_does_not_stop_the_others(tmp_path):
+    # The first host (the one run_once renders on) is down: nothing listens on its SSH port.
+    inventory = tmp_path / "inventory.yml"
+    ghost = {"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": 1, "ansible_ssh_retries": 0}
+    inventory.write_text(yaml.safe_dump({"lab": {
+        "hosts": {"pc0-down": ghost, "pc1": {}, "pc2": {}},
+        "vars": {"ansible_connection": "local", "ansible_python_interpreter": "/usr/bin/python3"}}}))
+    result = run_playbook(SITE, {"mail_clients_hosts": "lab", "mail_clients_become": False, "mutt_install": False,
+                                 "mail_clients_thunderbird": False, "mail_clients_evolution": False},
+                          check=True, diff=True, sandbox=Sandbox(tmp_path / "sb"), args=("-i", str(inventory)))
+    assert result.stats["pc0-down"]["unreachable"] == 1, result
+    for host in ("pc1", "pc2"):
+        assert result.stats[host]["failures"] == 0 and result.stats[host]["unreachable"] == 0, result
+        (diffs,) = [res["diff"] for name, res in result.task_results(host) if name.startswith(WRITE)]
+        assert any(d["after_header"].endswith("/Muttrc.d/zz-middlebury.rc") for d in diffs), host

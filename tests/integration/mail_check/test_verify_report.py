@@ -96,6 +96,8 @@ def test_json_report(fleet_report):
     assert report["totals"] == {"hosts": 3, "pass": 1, "warn": 0, "fail": 1, "unknown": 1}
     assert [h["host"] for h in report["hosts"]] == ["lab-expired", "lab-ghost", "lab-good"]
     assert {p["error_class"] for p in report["problems"] if p["host"] == "lab-expired"} == {"tls_verify"}
+    ghost = next(h for h in report["hosts"] if h["host"] == "lab-ghost")
+    assert "nothing listens on its SSH port" in ghost["error"], ghost
     good = next(h for h in report["hosts"] if h["host"] == "lab-good")
     assert all(c["days_left"] > 30 and c["latency_ms"] > 0 for c in good["cells"].values())
 

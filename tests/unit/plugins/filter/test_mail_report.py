@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from ansible_collections.middlebury.mail_clients.plugins.filter.mail_report import mail_report, mail_report_html
 
 TEMPLATE = Path(__file__).resolve().parents[4] / "playbooks" / "templates" / "mail_report.html.j2"
@@ -28,7 +30,8 @@ def _result(*endpoints):
 HOSTVARS = {
     "good": {"mail_check_result": _result(_endpoint("imaps", "pass"), _endpoint("smtp", "pass", days=5.0))},
     "bad": {"mail_check_result": _result(_endpoint("imaps", "fail", "refused", HOSTILE), _endpoint("smtp", "pass"))},
-    "gone": {"mail_check_result": {"unreachable": True, "msg": "ssh: connect refused"}},
+    "gone": {"mail_check_result": {"unreachable": True,
+                                   "msg": "ssh: connect to host 10.0.0.9 port 22: Connection refused"}},
     "never": {},
 }
 
@@ -42,7 +45,22 @@ def test_report_folds_hosts_and_sorts_worst_first():
     assert report["problems"][0] == {"host": "bad", "endpoint": "imaps", "status": "fail", "error_class": "refused",
                                      "message": HOSTILE}
     gone = next(h for h in report["hosts"] if h["host"] == "gone")
-    assert "ssh: connect refused" in gone["error"]
+    assert gone["error"].startswith("could not be reached:") and "ssh:" not in gone["error"]
+    assert "nothing listens on its SSH port" in gone["error"] and "Connection refused" in gone["detail"]
+
+
+@pytest.mark.parametrize(("msg", "words"), [
+    ("Failed to connect to the host via ssh: ssh: connect to host 10.0.0.7 port 22: Connection timed out",
+     "switched off"),
+    ("Failed to connect to the host via ssh: ssh: Could not resolve hostname lab-pc-99: Name or service not known",
+     "name does not resolve"),
+    ("Failed to connect to the host via ssh: root@10.0.0.7: Permission denied (publickey).", "refused our SSH login"),
+    ("Data could not be sent to remote host \"10.0.0.7\". Connection reset by peer", "dropped the connection"),
+])
+def test_unreachable_hosts_are_described_in_plain_words(msg, words):
+    report = mail_report({"h": {"mail_check_result": {"unreachable": True, "msg": msg}}}, ["h"])
+    (host,) = report["hosts"]
+    assert words in host["error"] and "ssh:" not in host["error"] and host["detail"] == msg
 
 
 def test_fewest_days_count_verified_certificates_only():
