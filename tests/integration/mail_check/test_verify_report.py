@@ -69,7 +69,7 @@ def fleet_report(mail_stack, tmp_path_factory):
             "lab-ghost": {"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": 1,
                           "ansible_ssh_retries": 0},
         },
-        "vars": {"mail_check_ca_path": str(mail_stack.ca_path), "mail_check_timeout": 2, "mail_check_deadline": 5},
+        "vars": {"mail_check_ca_path": str(mail_stack.ca_path), "mail_check_timeout": 10, "mail_check_deadline": 20},
     }}}}
     (work / "inventory.yml").write_text(yaml.safe_dump(inventory))
     out = work / "report"

@@ -122,7 +122,7 @@ def check(pki):
     from ansible_collections.middlebury.mail_clients.plugins.module_utils.mailcheck import runner
 
     def run(server, protocol, security, **options):
-        opts = {"ca_path": pki["ca"], "connect_to": {NAME: "127.0.0.1"}, "timeout": 3, "deadline": 6,
+        opts = {"ca_path": pki["ca"], "connect_to": {NAME: "127.0.0.1"}, "timeout": 15, "deadline": 30,
                 "ip_version": "any", "min_tls_version": "TLSv1.2", "x509_strict": False, "username": None,
                 "password": None, "auth_mechanisms": ["PLAIN", "LOGIN"], "days_warning": 30,
                 "days_critical": 7, "ehlo_name": "client.unit.test"}

@@ -117,8 +117,9 @@ def test_plaintext_server_on_an_implicit_tls_port(scripted, check):
 def test_silent_server_fails_within_the_overall_deadline(scripted, check):
     server = scripted([("hang", None)])
     begin = time.monotonic()
-    result = check(server, "smtp", "starttls", timeout=5, deadline=1)
-    assert time.monotonic() - begin < 4  # deadline 1 s, per-step timeout 5 s: the deadline wins
+    result = check(server, "smtp", "starttls", timeout=60, deadline=1)
+    # Deadline 1 s, per-step timeout 60 s: the deadline wins (with room for a busy machine).
+    assert time.monotonic() - begin < 15
     assert result["error_class"] == "timeout" and result["failed_phase"] == "greeting"
 
 
@@ -135,12 +136,13 @@ def test_stalled_resolver_is_bounded(monkeypatch, check):
     server = _Nowhere()
 
     def stall(*_args, **_kwargs):
-        time.sleep(3)
+        time.sleep(30)
         raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
 
     monkeypatch.setattr(resolve.socket, "getaddrinfo", stall)
     result = check(server, "imap", "ssl", connect_to={}, timeout=0.5)
-    assert result["timings_ms"]["dns"] < 1500
+    # A 30 s stall cut at the 0.5 s step timeout (with room for a busy machine).
+    assert result["timings_ms"]["dns"] < 10000
     assert result["error_class"] == "dns" and _codes(result) == ["dns_timeout"]
 
 
