@@ -140,9 +140,10 @@ def _validate(field, command, tmp_path, run_command):
         raise FileSyncError(field, "validation %r failed (rc=%d): %s" % (command, rc, (err or out).strip()))
 
 
-def _write(entry, content, uid, gid, mode, run_command):
-    """Write a temporary copy next to the file, validate it, then rename it over the file: a reader, a
-    concurrent run or a run killed half-way only ever sees the old or the new file, whole."""
+def _stage(entry, content, uid, gid, mode):
+    """Write a temporary copy next to the file (on disk, with its owner and mode) and return its path; the
+    caller renames it over the file once every file of the batch is staged. A reader, a concurrent run or a
+    run killed half-way only ever sees the old or the new file, whole."""
     path = entry["path"]
     directory = os.path.dirname(path)
     try:
@@ -162,17 +163,38 @@ def _write(entry, content, uid, gid, mode, run_command):
         os.chmod(tmp_path, mode)
         if os.geteuid() == 0:
             os.chown(tmp_path, uid, gid)
-        if entry.get("validate"):
-            _validate(entry["field"], entry["validate"], tmp_path, run_command)
-        os.replace(tmp_path, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_path)
         raise
+    return tmp_path
 
 
-def sync_entry(entry, check_mode, run_command):
-    """Bring one file to its wanted state; return a result dict (and a diff)."""
+def _set_attributes(path, mode, uid, gid):
+    os.chmod(path, mode)
+    if os.geteuid() == 0:
+        os.chown(path, uid, gid)
+
+
+def _apply(commits, home_login, uid, gid, action, *args, staged=None):
+    """Run action(*args) now, or (with a commit list) later, with the same privileges as now."""
+    if commits is None:
+        action(*args)
+        return
+
+    def commit():
+        with acting_as(uid if home_login else 0, gid):
+            action(*args)
+    commit.staged = staged
+    commits.append(commit)
+
+
+def sync_entry(entry, check_mode, run_command, commits=None):
+    """Bring one file to its wanted state; return a result dict (and a diff).
+
+    With ``commits`` (a list), nothing is validated (the dry run did it) and nothing goes live: a new
+    content is staged next to the file, and what puts it (or a removal, or new attributes) in place is
+    appended as a callable, run by sync_files once every file of the batch is staged."""
     field = entry["field"]
     path, home_login = expand_path(field, entry["path"])
     uid, gid = resolve_owner(field, entry.get("owner"), entry.get("group"), home_login)
@@ -190,7 +212,7 @@ def sync_entry(entry, check_mode, run_command):
                 result["action"] = "absent"
                 return result, None
             if not check_mode:
-                os.unlink(path)
+                _apply(commits, home_login, uid, gid, os.unlink, path)
             result.update(changed=True, action="removed")
             return result, {"before_header": path, "before": before.decode("utf-8", "replace"),
                             "after_header": path, "after": ""}
@@ -203,9 +225,7 @@ def sync_entry(entry, check_mode, run_command):
             if stat.S_IMODE(st.st_mode) == mode and (st.st_uid, st.st_gid) == (uid, gid):
                 return result, None
             if not check_mode:
-                os.chmod(path, mode)
-                if os.geteuid() == 0:
-                    os.chown(path, uid, gid)
+                _apply(commits, home_login, uid, gid, _set_attributes, path, mode, uid, gid)
             result.update(changed=True, action="attributes")
             return result, None
         try:
@@ -213,7 +233,8 @@ def sync_entry(entry, check_mode, run_command):
         except OSError as exc:
             raise FileSyncError(field, "cannot create the directory for %s: %s" % (path, exc)) from None
         if not check_mode:
-            _write(entry, content, uid, gid, mode, run_command)
+            staged = _stage(entry, content, uid, gid, mode)
+            _apply(commits, home_login, uid, gid, os.replace, staged, path, staged=staged)
         elif entry.get("validate"):
             # Check mode still proves the new content valid, without touching the real file (nor creating
             # its directory: the scratch copy lives elsewhere).
@@ -259,15 +280,29 @@ def sync_files(entries, run_command, check_mode=False):
             raise FileSyncError(entry["field"], "content is required when state is present")
         expand_path(entry["field"], entry["path"])
         prepared.append(entry)
-    if not check_mode:
-        # A dry run first: every validator passes (and every path is usable) before the first file or
-        # directory is touched, so one bad file of a batch leaves the whole batch as it was.
-        for entry in prepared:
-            sync_entry(entry, True, run_command)
     results, diffs = [], []
+    # A dry run first, which validates each new file once: every validator passes (and every path is
+    # usable) before the first file or directory is touched, so one bad file leaves the batch as it was.
     for entry in prepared:
-        result, diff = sync_entry(entry, check_mode, run_command)
+        result, diff = sync_entry(entry, True, run_command)
         results.append(result)
         if diff:
             diffs.append(diff)
+    if check_mode:
+        return results, diffs
+    # Then every new content is staged next to its file; only when all are on disk does anything go live
+    # (a full file system on the third file leaves the first two as they were).
+    commits = []
+    try:
+        for entry, result in zip(prepared, results):
+            if result["changed"]:
+                sync_entry(entry, False, run_command, commits)
+    except BaseException:
+        for commit in commits:
+            if commit.staged:
+                with contextlib.suppress(OSError):
+                    os.unlink(commit.staged)
+        raise
+    for commit in commits:
+        commit()
     return results, diffs

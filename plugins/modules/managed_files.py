@@ -19,8 +19,10 @@ description:
   - Paths may start with C(~login/); they are expanded to that user's home directory on the managed host, and
     the file is then written with that user's privileges (a symbolic link planted by the user cannot redirect
     the write), owned by the user, mode C(0600) unless given.
-  - Every entry is checked before anything is written. A file whose O(files[].validate) command fails is never
-    put in place.
+  - Every entry is checked before anything is written, and each new file is validated once. Then every new
+    content is staged next to its file, and only when all are on disk do they replace the old files (a
+    rename each): a failing O(files[].validate), a full file system or a killed run leaves the whole batch as
+    it was, and a reader never sees a partial file.
 options:
   files:
     description: The files to manage.

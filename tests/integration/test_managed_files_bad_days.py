@@ -1,5 +1,5 @@
-"""managed_files on bad days, on real file systems: killed between two files, a full file system, two
-runs at once. Every file is always the old or the new version, whole, and the next run finishes."""
+"""managed_files on bad days, on real file systems: killed half-way, a full file system, two runs at once.
+Every file is always the old or the new version, whole, and the next run finishes."""
 
 from __future__ import annotations
 
@@ -47,29 +47,28 @@ def _wait_for(predicate, seconds=60):
     return False
 
 
-def test_killed_between_two_files_leaves_each_whole_and_the_next_run_finishes(tmp_path):
-    first, second, mark = tmp_path / "first.rc", tmp_path / "second.rc", tmp_path / "validated-once"
+def test_killed_half_way_changes_nothing_and_the_next_run_finishes(tmp_path):
+    first, second, mark = tmp_path / "first.rc", tmp_path / "second.rc", tmp_path / "validating"
     old = "old content\n" * 100
     first.write_text(old)
     second.write_text(old)
     new = "new content\n" * 200
-    # second's validator passes in the dry run (leaving a mark), then hangs in the real run: the module is
-    # killed after the first file went live and before the second did.
-    hang = "sh -c 'if [ -e %s ]; then sleep 120; fi; touch %s' %%s" % (mark, mark)
+    # The second file's validator hangs: the module is killed while the batch is being checked, after the
+    # first file was checked and before anything went live.
+    hang = "sh -c 'touch %s; sleep 120' %%s" % mark
     entries = [{"path": str(first), "content": new}, {"path": str(second), "content": new, "validate": hang}]
     child = _child(entries)
     try:
-        assert _wait_for(lambda: first.read_text() == new), "the first file never went live"
-        assert _wait_for(mark.exists)
+        assert _wait_for(mark.exists), "the validator never ran"
         time.sleep(0.5)
         child.send_signal(signal.SIGKILL)
     finally:
         child.wait(timeout=60)
-    assert first.read_text() == new and second.read_text() == old
-    mark.unlink()
+    assert first.read_text() == old and second.read_text() == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["first.rc", "second.rc", "validating"]
     results, _diffs = sync_files([entries[0], dict(entries[1], validate=None)], _run_command)
-    assert [r["action"] for r in results] == ["unchanged", "updated"]
-    assert second.read_text() == new
+    assert [r["action"] for r in results] == ["updated", "updated"]
+    assert first.read_text() == new and second.read_text() == new
 
 
 @pytest.fixture
@@ -86,20 +85,25 @@ def tiny_fs(tmp_path):
         subprocess.run(["umount", "-l", str(mount)], capture_output=True, timeout=30, check=False)
 
 
-def test_full_file_system_is_a_clear_error_and_the_old_file_stays(tiny_fs):
-    target = tiny_fs / "zz-middlebury.rc"
+def test_full_file_system_is_a_clear_error_and_the_old_files_stay(tiny_fs):
+    small, target = tiny_fs / "a-small.rc", tiny_fs / "zz-middlebury.rc"
+    small.write_text("old\n")
     target.write_text("set from = 'old'\n")
     filler = tiny_fs / "filler"
     with filler.open("wb") as handle, pytest.raises(OSError):
         while True:  # until ENOSPC
             handle.write(b"x" * 4096)
             handle.flush()
+    filler.write_bytes(filler.read_bytes()[:-8192])  # room for the small file, not for the big one
     with pytest.raises(FileSyncError) as refused:
-        sync_files([{"path": str(target), "content": "set from = 'new'\n" * 5000}], _run_command)
+        sync_files([{"path": str(small), "content": "new\n"},
+                    {"path": str(target), "content": "set from = 'new'\n" * 5000}], _run_command)
     message = str(refused.value)
     assert str(target) in message and "No space left on device" in message, message
-    assert target.read_text() == "set from = 'old'\n"
-    assert sorted(p.name for p in tiny_fs.iterdir()) == ["filler", "zz-middlebury.rc"], "a temporary copy was left"
+    # The batch is all or nothing: the small file fitted, yet it did not go live without the other.
+    assert small.read_text() == "old\n" and target.read_text() == "set from = 'old'\n"
+    assert sorted(p.name for p in tiny_fs.iterdir()) == ["a-small.rc", "filler", "zz-middlebury.rc"], \
+        "a temporary copy was left"
 
 
 def test_two_runs_at_once_never_leave_a_mixed_file(tmp_path):

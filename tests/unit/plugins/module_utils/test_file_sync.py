@@ -90,6 +90,14 @@ def test_marker_needs_an_absent_absolute_glob(tmp_path):
         sync_files([{"path": str(tmp_path / "*"), "content": "x", "marker": "m"}])
 
 
+def test_each_new_file_is_validated_once(tmp_path):
+    log = tmp_path / "validations"
+    entries = [{"path": str(tmp_path / name), "content": "x\n", "validate": "sh -c 'echo %%s >> %s'" % log}
+               for name in ("a", "b")]
+    sync_files(entries)
+    assert len(log.read_text().splitlines()) == 2
+
+
 def test_failed_validation_keeps_the_old_file(tmp_path):
     target = tmp_path / "a"
     target.write_text("good\n")
