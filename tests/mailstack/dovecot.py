@@ -21,7 +21,8 @@ _DIALECTS = {
         "head": "",
         "environment": "import_environment = TZ {marker_var}={marker}\n",
         "cert": "ssl_cert = <{cert}\nssl_key = <{key}",
-        "cleartext": "disable_plaintext_auth = {no_yes}",
+        # (cleartext logins allowed before TLS, refused)
+        "cleartext": ("disable_plaintext_auth = no", "disable_plaintext_auth = yes"),
         "debug": "verbose_ssl = yes\n",
         "mail": "mail_location = maildir:{mail}/%u/Maildir\n",
         "passdb": "passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {users}/%Ln\n}}\n",
@@ -34,7 +35,7 @@ _DIALECTS = {
         "head": "dovecot_config_version = 2.4.0\ndovecot_storage_version = 2.4.0\n",
         "environment": "import_environment {{\n  TZ = %{{env:TZ}}\n  {marker_var} = {marker}\n}}\n",
         "cert": "ssl_server_cert_file = {cert}\nssl_server_key_file = {key}",
-        "cleartext": "auth_allow_cleartext = {yes_no}",
+        "cleartext": ("auth_allow_cleartext = yes", "auth_allow_cleartext = no"),
         "debug": "",
         "mail": "mail_driver = maildir\nmail_home = {mail}/%{{user}}\nmail_path = {mail}/%{{user}}/Maildir\n",
         "passdb": ("passdb passwd-file {{\n  default_password_scheme = PLAIN\n"
@@ -121,7 +122,7 @@ def _variant_settings(variant: dict, dialect: dict) -> list[str]:
     if variant.get("ssl") is False:
         lines.append("ssl = no")
     if variant.get("cleartext_auth"):
-        lines.append(dialect["cleartext"].format(no_yes="no", yes_no="yes"))
+        lines.append(dialect["cleartext"][0])
     return lines
 
 
@@ -157,7 +158,7 @@ def render(*, workdir: Path, instance_name: str, marker: str, imap_ip: str, port
               if name in ("environment", "mail", "passdb", "userdb", "login_format")}
     return _TEMPLATE.format(
         head=words["head"], debug=words["debug"], cert=words["cert"].format(cert=cert, key=key),
-        cleartext=words["cleartext"].format(no_yes="yes", yes_no="no"),
+        cleartext=words["cleartext"][1],
         instance_name=instance_name, run=workdir / "run", state=d / "state", imap_ip=imap_ip,
         log=d / "dovecot.log", mail_uid=mail_uid, mail_gid=mail_gid,
         special_use=special, imap_listeners="".join(imap), pop3_listeners="".join(pop3), local_blocks=local_blocks,
