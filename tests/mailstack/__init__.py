@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .dovecot import LOGIN_LOGGED
+from .dovecot import LOGIN_LOGGED, NO_LOGIN_LOGGED
 from .stack import MailStack, MailStackError
 
-__all__ = ["LOGIN_LOGGED", "MailStack", "MailStackError"]
+__all__ = ["LOGIN_LOGGED", "NO_LOGIN_LOGGED", "MailStack", "MailStackError"]

@@ -10,6 +10,12 @@ from .procs import MARKER_VAR
 # A successful login in Dovecot's log, as a regex with %s for the user: "Login: user=<u>, ..." (2.3),
 # "Logged in: user=<u>, ..." (2.4).
 LOGIN_LOGGED = r"(?:Login|Logged in): user=<%s>"
+# A connection that ended without any login attempt: "Disconnected (no auth attempts in 0 secs)" (2.3, also
+# after a failed TLS handshake), "(disconnected before auth was ready ...)"; 2.4 ends such lines with a
+# reason code: no_auth_attempts, tls_handshake_not_finished (the client gave up during the handshake) or
+# auth_process_not_ready.
+NO_LOGIN_LOGGED = (r"no auth attempts|before auth was ready"
+                   r"|\((?:no_auth_attempts|tls_handshake_not_finished|auth_process_not_ready)\)")
 
 # Mailboxes every user gets; special-use flags so clients find Sent/Drafts/Trash by role.
 SPECIAL_USE = {"Sent": "\\Sent", "Drafts": "\\Drafts", "Trash": "\\Trash"}
