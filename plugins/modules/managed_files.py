@@ -21,7 +21,7 @@ description:
     the write), owned by the user, mode C(0600) unless given.
   - Every entry is checked before anything is written, and each new file is validated once. Then every new
     content is staged next to its file, and only when all are on disk do they replace the old files (a
-    rename each): a failing O(files[].validate), a full file system or a killed run leaves the whole batch as
+    rename each). A failing O(files[].validate), a full file system or a killed run leaves the whole batch as
     it was, and a reader never sees a partial file.
 options:
   files:
