@@ -170,6 +170,12 @@ def _stage(entry, content, uid, gid, mode):
     return tmp_path
 
 
+def _remove(path):
+    # Gone already (a concurrent run removed it): the wanted state is reached all the same.
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
 def _set_attributes(path, mode, uid, gid):
     os.chmod(path, mode)
     if os.geteuid() == 0:
@@ -212,7 +218,7 @@ def sync_entry(entry, check_mode, run_command, commits=None):
                 result["action"] = "absent"
                 return result, None
             if not check_mode:
-                _apply(commits, home_login, uid, gid, os.unlink, path)
+                _apply(commits, home_login, uid, gid, _remove, path)
             result.update(changed=True, action="removed")
             return result, {"before_header": path, "before": before.decode("utf-8", "replace"),
                             "after_header": path, "after": ""}
@@ -251,8 +257,8 @@ def sync_entry(entry, check_mode, run_command, commits=None):
 def _expand_marked(entries):
     """Entries with a ``marker`` stand for every file their glob ``path`` matches that carries the marker
     (files we wrote under a name no longer wanted, such as an old domain's file); each becomes an absent
-    entry, except files that another entry of the same call writes."""
-    wanted = {e["path"] for e in entries if e.get("state", "present") == "present"}
+    entry, except files that another entry of the same call names (it writes or removes them itself)."""
+    named = {e["path"] for e in entries if e.get("marker") is None}
     expanded = []
     for index, entry in enumerate(entries):
         if entry.get("marker") is None:
@@ -264,7 +270,7 @@ def _expand_marked(entries):
         marker = entry["marker"].encode("utf-8")
         for path in sorted(glob.glob(entry["path"])):
             content = _read(path) if os.path.isfile(path) and not os.path.islink(path) else None
-            if path not in wanted and content is not None and marker in content:
+            if path not in named and content is not None and marker in content:
                 expanded.append({"path": path, "state": "absent", "field": "%s: %s" % (field, path)})
     return expanded
 

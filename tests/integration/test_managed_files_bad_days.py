@@ -90,11 +90,11 @@ def test_full_file_system_is_a_clear_error_and_the_old_files_stay(tiny_fs):
     small.write_text("old\n")
     target.write_text("set from = 'old'\n")
     filler = tiny_fs / "filler"
-    with filler.open("wb") as handle, pytest.raises(OSError):
+    # Unbuffered, so that closing it has nothing left to write into the full file system.
+    with filler.open("wb", buffering=0) as handle, pytest.raises(OSError):
         while True:  # until ENOSPC
             handle.write(b"x" * 4096)
-            handle.flush()
-    filler.write_bytes(filler.read_bytes()[:-8192])  # room for the small file, not for the big one
+    os.truncate(filler, filler.stat().st_size - 8192)  # room for the small file, not for the big one
     with pytest.raises(FileSyncError) as refused:
         sync_files([{"path": str(small), "content": "new\n"},
                     {"path": str(target), "content": "set from = 'new'\n" * 5000}], _run_command)

@@ -85,6 +85,16 @@ def test_marker_removes_only_our_files_under_old_names(tmp_path):
     assert [r["action"] for r in results] == ["unchanged"], "the file written by the same call is kept"
 
 
+def test_a_file_named_by_an_entry_is_left_to_that_entry(tmp_path):
+    marker = "<!-- written by us -->"
+    ours = tmp_path / "old.example.xml"
+    ours.write_text(marker)
+    entries = [{"path": str(ours), "state": "absent"},
+               {"path": str(tmp_path / "*.xml"), "state": "absent", "marker": marker}]
+    results, _diffs = sync_files(entries)
+    assert [(r["path"], r["action"]) for r in results] == [(str(ours), "removed")] and not ours.exists()
+
+
 def test_marker_needs_an_absent_absolute_glob(tmp_path):
     with pytest.raises(FileSyncError, match="marker needs state absent"):
         sync_files([{"path": str(tmp_path / "*"), "content": "x", "marker": "m"}])
