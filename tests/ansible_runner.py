@@ -76,7 +76,9 @@ class PlaybookResult:
     def remote_executions(self, prefix="", host="localhost"):
         """Names of the tasks (starting with prefix) that ran a module on host: not skipped, not controller-only."""
         return [name for name, res in self.task_results(host) if name.startswith(prefix) and not res.get("skipped")
-                and not is_controller_action(res.get("action", ""))]
+                and not is_controller_action(res.get("action", ""))
+                # client_files with write: false checks and renders only; its writes return changed_paths.
+                and not (str(res.get("action", "")).endswith("client_files") and "changed_paths" not in res)]
 
     def failure_messages(self, host="localhost"):
         return [res.get("msg", "") for _name, res in self.task_results(host) if res.get("failed")]

@@ -31,7 +31,7 @@ DOCUMENTED = {
     "pop_leave_on_server": True,
     "imap_subscriptions": True,
     "display_name": "Middlebury College",
-    "folders": {"sent": "Sent", "drafts": "Drafts", "trash": "Trash"},
+    "folders": {"sent": "Sent", "drafts": "Drafts", "trash": "Trash", "junk": "Junk"},
 }
 
 # Standard ports for each protocol and security mode (RFC 8314 for implicit TLS).
@@ -73,7 +73,7 @@ ACCOUNT_KEYS = (
     "imap_subscriptions", "display_name", "folders",
 )
 USER_KEYS = ("login", "username", "email", "full_name")
-FOLDER_ROLES = ("sent", "drafts", "trash")
+FOLDER_ROLES = ("sent", "drafts", "trash", "junk")
 
 _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 # A POSIX-ish login (Debian's adduser default, plus upper case and '.'), no leading '-'.

@@ -19,6 +19,11 @@ import shlex
 import stat
 import tempfile
 
+from ansible_collections.middlebury.mail_clients.plugins.module_utils.file_validators import (
+    ValidationError,
+    validate,
+)
+
 
 class FileSyncError(Exception):
     """A request that cannot be carried out; ``field`` names the offending entry."""
@@ -80,6 +85,25 @@ def acting_as(uid, gid):
         os.setgroups(old_groups)
 
 
+@contextlib.contextmanager
+def as_root():
+    """Back to root for a moment inside acting_as: validators run the clients, and mutt refuses to run with
+    a real and an effective user that differ."""
+    euid, egid = os.geteuid(), os.getegid()
+    if os.getuid() != 0 or euid == 0:
+        yield
+        return
+    groups = os.getgroups()
+    os.seteuid(0)
+    os.setegid(0)
+    try:
+        yield
+    finally:
+        os.setgroups(groups)
+        os.setegid(egid)
+        os.seteuid(euid)
+
+
 def parse_keyfile(text):
     """GKeyFile groups and keys as {group: {key: value}}; comments and blank lines ignored."""
     groups = {}
@@ -130,7 +154,17 @@ def _make_parents(directory, uid, gid, dir_mode, check_mode):
     return missing
 
 
-def _validate(field, command, tmp_path, run_command):
+def _validate(field, entry, tmp_path, run_command):
+    """The entry's built-in validator (validate_with) and its validation command, if any, on the new content."""
+    if entry.get("validate_with"):
+        try:
+            validate(entry["validate_with"], tmp_path, run_command)
+        except ValidationError as exc:
+            raise FileSyncError(field, "validation (%s) failed: the new content %s"
+                                % (entry["validate_with"].get("name"), exc)) from None
+    command = entry.get("validate")
+    if not command:
+        return
     argv = [arg.replace("%s", tmp_path) for arg in shlex.split(command)]
     try:
         rc, out, err = run_command(argv)
@@ -241,14 +275,15 @@ def sync_entry(entry, check_mode, run_command, commits=None):
         if not check_mode:
             staged = _stage(entry, content, uid, gid, mode)
             _apply(commits, home_login, uid, gid, os.replace, staged, path, staged=staged)
-        elif entry.get("validate"):
+        elif entry.get("validate") or entry.get("validate_with"):
             # Check mode still proves the new content valid, without touching the real file (nor creating
             # its directory: the scratch copy lives elsewhere).
             with tempfile.TemporaryDirectory() as scratch:
                 probe = os.path.join(scratch, os.path.basename(path))
                 with open(probe, "wb") as handle:
                     handle.write(content)
-                _validate(field, entry["validate"], probe, run_command)
+                with as_root():
+                    _validate(field, entry, probe, run_command)
         result.update(changed=True, action="created" if before is None else "updated")
         return result, {"before_header": path, "before": "" if before is None else before.decode("utf-8", "replace"),
                         "after_header": path, "after": entry["content"]}
@@ -312,3 +347,22 @@ def sync_files(entries, run_command, check_mode=False):
     for commit in commits:
         commit()
     return results, diffs
+
+
+def run_after_change(commands, changed_paths, run_command):
+    """Run each ``{command: argv, paths: [prefix, ...]}`` once when a changed path starts with one of its
+    prefixes (dconf compiles its database after a settings file changed), in the same remote execution.
+    Returns the argv lists that ran."""
+    ran = []
+    for index, item in enumerate(commands or []):
+        if not any(path.startswith(prefix) for path in changed_paths for prefix in item["paths"]):
+            continue
+        try:
+            rc, out, err = run_command(list(item["command"]))
+        except OSError as exc:
+            rc, out, err = 127, "", str(exc)
+        if rc != 0:
+            raise FileSyncError("after_change[%d]" % index, "%r failed (rc=%d) after the files changed (they are in "
+                                "place): %s" % (" ".join(item["command"]), rc, (err or out).strip()))
+        ran.append(list(item["command"]))
+    return ran

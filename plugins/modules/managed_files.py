@@ -60,6 +60,16 @@ options:
           - Command run on the new content before it replaces the file; C(%s) is replaced by the path of a
             temporary copy. A non-zero exit status fails the task and leaves the old file in place.
         type: str
+      validate_with:
+        description:
+          - A validator that ships with the collection, run in the module on the new content before it replaces
+            the file (before O(files[].validate), when both are given). C(name) chooses it; the other keys are
+            its arguments.
+          - V(json) and V(xml) parse the file. V(evolution-source), V(evolution-autoconfig), V(dconf) and
+            V(dconf-locks) refuse what evolution-data-server or dconf would misread, with GLib's own parser
+            (libglib-2.0 must be installed). V(muttrc) lets each client in C(clients) (V(mutt), V(neomutt)) read
+            the file, with a throw-away home directory; C(missing_ok=true) skips a client that is not installed.
+        type: dict
       compare:
         description:
           - V(exact) compares bytes. V(keyfile) treats the file as unchanged when every key it sets already has
@@ -73,6 +83,25 @@ options:
             this text is removed, except files that another entry of the same call writes. For files written under
             a name that changes with the settings (an old mail domain's file), so that none is left behind.
         type: str
+  after_change:
+    description:
+      - Commands run once, after the files are in place, when a changed path starts with one of their
+        O(after_change[].paths) (for example C(dconf update) after a dconf settings file changed). Not run in
+        check mode. A failing command fails the task; the files stay in place.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      command:
+        description: The program and its arguments (no shell).
+        type: list
+        elements: str
+        required: true
+      paths:
+        description: Path prefixes (as expanded on the managed host) that trigger the command.
+        type: list
+        elements: str
+        required: true
 attributes:
   check_mode:
     support: full
@@ -116,12 +145,18 @@ changed_paths:
   returned: always
   type: list
   elements: str
+after_change:
+  description: The commands of O(after_change) that ran.
+  returned: always
+  type: list
+  elements: list
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.middlebury.mail_clients.plugins.module_utils.file_sync import (
     FileSyncError,
+    run_after_change,
     sync_files,
 )
 
@@ -142,8 +177,18 @@ def main():
                     "mode": {"type": "str"},
                     "dir_mode": {"type": "str"},
                     "validate": {"type": "str"},
+                    "validate_with": {"type": "dict"},
                     "compare": {"type": "str", "choices": ["exact", "keyfile"], "default": "exact"},
                     "marker": {"type": "str"},
+                },
+            },
+            "after_change": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": {
+                    "command": {"type": "list", "elements": "str", "required": True},
+                    "paths": {"type": "list", "elements": "str", "required": True},
                 },
             },
         },
@@ -154,7 +199,13 @@ def main():
     except (FileSyncError, OSError) as exc:
         module.fail_json(msg=str(exc))
     changed_paths = [item["path"] for item in results if item["changed"]]
-    output = {"changed": bool(changed_paths), "files": results, "changed_paths": changed_paths}
+    ran = []
+    if not module.check_mode:
+        try:
+            ran = run_after_change(module.params["after_change"], changed_paths, module.run_command)
+        except FileSyncError as exc:
+            module.fail_json(msg=str(exc), changed=True, changed_paths=changed_paths)
+    output = {"changed": bool(changed_paths), "files": results, "changed_paths": changed_paths, "after_change": ran}
     if module._diff:
         output["diff"] = diffs
     module.exit_json(**output)

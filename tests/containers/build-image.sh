@@ -26,9 +26,10 @@ security_mirror=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 # Everything a lab PC needs for the roles and for the real-client checks: the clients,
 # EDS + GObject introspection to list sources, dbus for dbus-run-session, sshd/sudo for the
 # fleet benchmark, tmux to show mutt in `make demo`.
-# nodejs and dconf-cli: the thunderbird and evolution roles check/compile their files with them.
+# dconf-cli: the evolution role compiles the system dconf database with it. No package only a validator
+# needs (no Node.js): the molecule lab checks that the roles need none.
 packages="mutt neomutt thunderbird evolution-data-server gir1.2-edataserver-1.2 gir1.2-camel-1.2
-python3-gi dbus dconf-cli nodejs sudo procps openssh-server tmux openssl ca-certificates"
+python3-gi dbus dconf-cli sudo procps openssh-server tmux openssl ca-certificates"
 # Images carry this label; a changed package list (or this script's layout) means a rebuild.
 layout_version=2
 label_key=org.middlebury.mail-clients.packages

@@ -12,6 +12,8 @@ import yaml
 from ansible_runner import run_playbook
 from sandbox import Sandbox
 
+from ansible_collections.middlebury.mail_clients.plugins.plugin_utils.client_plans import thunderbird
+
 SITE = Path(__file__).resolve().parents[2] / "playbooks" / "site.yml"
 ROLES = ("mutt", "thunderbird", "evolution")
 # host -> (account, field, the model's words)
@@ -22,6 +24,8 @@ CASES = {
     "big-port": ({"smtp_port": 70000}, "mail_clients_account.smtp_port", "must be a port number 1-65535"),
     "word-port": ({"incoming_port": "imaps"}, "mail_clients_account.incoming_port", "must be a port number 1-65535"),
 }
+# Thunderbird's files under /usr, which the base sandbox does not cover (the plan's own layout).
+TB_OVERLAYS = (thunderbird.LAYOUTS["Debian"]["isp_dir"], thunderbird.LAYOUTS["Debian"]["cfg_dir"])
 NO_INSTALLS = {"mutt_install": False, "thunderbird_install": False, "evolution_install": False}
 
 
@@ -50,7 +54,7 @@ def _assert_refused(result, sb, hosts=tuple(CASES)):
 
 @pytest.mark.parametrize("role", ROLES)
 def test_each_role_answers_with_the_models_message(role, tmp_path):
-    sb = Sandbox(tmp_path / "sb", extra_overlays=("/usr/share/thunderbird/isp", "/usr/lib/thunderbird"))
+    sb = Sandbox(tmp_path / "sb", extra_overlays=TB_OVERLAYS)
     play = [{"hosts": "cases", "gather_facts": False, "roles": [{"role": "middlebury.mail_clients." + role}]}]
     result = run_playbook(play, NO_INSTALLS, sandbox=sb, args=("-i", str(_inventory(tmp_path)), "-f", "4"))
     assert result.rc != 0
@@ -61,7 +65,7 @@ def test_each_role_answers_with_the_models_message(role, tmp_path):
 def test_site_answers_with_the_models_message(case, tmp_path):
     # One host per run: site.yml renders once (run_once) on the first host, and a failure there ends the play
     # for every host (the other hosts' messages are never reached; the renderer issue is about this).
-    sb = Sandbox(tmp_path / "sb", extra_overlays=("/usr/share/thunderbird/isp", "/usr/lib/thunderbird"))
+    sb = Sandbox(tmp_path / "sb", extra_overlays=TB_OVERLAYS)
     result = run_playbook(SITE, dict(NO_INSTALLS, mail_clients_hosts=case, mail_clients_become=False), sandbox=sb,
                           args=("-i", str(_inventory(tmp_path))))
     assert result.rc != 0

@@ -26,7 +26,7 @@ from gi.repository import EDataServer as E  # noqa: E402
 
 CAMEL_KEYS = ("security-method", "use-subscriptions", "check-all", "check-subscribed", "keep-on-server",
               "delete-after-days", "delete-expunged", "auth-mechanism", "host", "port", "user",
-              "use-real-trash-path", "real-trash-path")
+              "use-real-trash-path", "real-trash-path", "use-real-junk-path", "real-junk-path")
 
 
 def nick(value):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from evolution_support import (
-    DCONF_HANDLER,
+    DCONF_UPDATE,
     SOURCES,
     WRITE_TASK,
     converge,
@@ -86,6 +86,9 @@ def _assert_account(seen, account, protocol_uid, login, person):
     if incoming["protocol"] == "imap":
         assert acct["camel"]["use-subscriptions"] is account["imap_subscriptions"]
         assert acct["camel"]["check-all"] is False
+        folders = account["folders"]
+        assert (acct["camel"]["use-real-trash-path"], acct["camel"]["real-trash-path"]) == (True, folders["trash"])
+        assert (acct["camel"]["use-real-junk-path"], acct["camel"]["real-junk-path"]) == (True, folders["junk"])
     else:
         assert acct["camel"]["keep-on-server"] is True and acct["camel"]["delete-after-days"] == 0
     identity = sources[acct["identity"]]
@@ -206,7 +209,7 @@ def test_lab_mode_autoconfig_for_every_login_and_system_dconf(tmp_path, mail_sta
              "mail_clients_account": label}
     result = converge(sb, dconf)
     assert result.rc == 0, result
-    assert DCONF_HANDLER in result.changed_tasks()
+    assert managed_files_result(result)["after_change"] == [DCONF_UPDATE], managed_files_result(result)
 
     # Root-owned, world-readable templates; nothing written in any home directory.
     for suffix in ("", "-identity", "-transport"):
@@ -234,11 +237,12 @@ def test_lab_mode_autoconfig_for_every_login_and_system_dconf(tmp_path, mail_sta
     again = converge(sb, dconf)
     assert again.rc == 0 and again.changed() == 0, again
     assert len(remote_executions(again)) == 1, remote_executions(again)
+    assert managed_files_result(again)["after_change"] == []
 
     # Absent: templates and dconf files go; at the next login EDS drops the copied account.
     gone = converge(sb, dict(dconf, evolution_state="absent"))
     assert gone.rc == 0, gone
-    assert DCONF_HANDLER in gone.changed_tasks()
+    assert managed_files_result(gone)["after_change"] == [DCONF_UPDATE], managed_files_result(gone)
     assert not sb.upper("%s/%s.source" % (TEMPLATES, UID["imap"])).exists()
     read = sb.run(["runuser", "-u", "evolab", "--", "dconf", "read", "/org/gnome/evolution/mail/image-loading-policy"])
     assert read.stdout.strip() == "", read

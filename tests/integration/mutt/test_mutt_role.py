@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
-import shlex
 import stat
 import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 from mutt_support import (
     CLIENTS,
     DROPINS,
@@ -24,6 +21,11 @@ from mutt_support import (
     remote_executions,
 )
 from sandbox import Sandbox
+
+from ansible_collections.middlebury.mail_clients.plugins.module_utils.file_validators import (
+    ValidationError,
+    validate,
+)
 
 QUERIED = ["folder", "spoolfile", "smtp_url", "imap_user", "from", "realname", "record", "ssl_force_tls",
            "ssl_starttls", "hostname", "header_cache"]
@@ -210,31 +212,35 @@ def test_bad_input_is_refused_naming_the_field_and_nothing_is_written(sb, extra,
     assert snapshot(sb) == before
 
 
-def test_validation_command_judges_stderr_and_leaves_nothing_behind(tmp_path):
-    raw = yaml.safe_load((ROLE_DIR / "vars" / "main.yml").read_text())["__mutt_validate"]
+def test_the_muttrc_validator_judges_stderr_and_leaves_nothing_behind(tmp_path, monkeypatch):
+    """managed_files' built-in muttrc validator, with the real clients."""
+    monkeypatch.setenv("HOME", str(tmp_path / "realhome"))
     good = tmp_path / "good.rc"
     good.write_text("set folder = 'imaps://mail.example.edu:993/'\n"
                     "set header_cache = \"`cd ~ && mkdir -p .cache/mutt/headers && echo ~/.cache/mutt/headers/`\"\n")
     bad = tmp_path / "bad.rc"
     bad.write_text("set folder = 'imaps://mail.example.edu:993/'\nset real_name = 'mutt 2 does not know this'\n")
 
-    def run(path, missing_ok, *clients):
-        # The role renders the one Jinja expression to 1 in check mode with mutt_install, else 0.
-        validate = re.sub(r"\{\{.*\}\}", missing_ok, raw)
-        argv = [a.replace("%s", str(path)) for a in shlex.split(validate)] + list(clients)
-        return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False,
-                              env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path / "realhome")})
+    def run_command(argv, cwd=None, environ_update=None):
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False, cwd=cwd,
+                              env={"PATH": "/usr/bin:/bin", **(environ_update or {})})
+        return proc.returncode, proc.stdout, proc.stderr
 
-    ok = run(good, "0", "mutt", "neomutt")
-    assert ok.returncode == 0, ok
+    def check(path, *clients, missing_ok=False):
+        validate({"name": "muttrc", "clients": list(clients), "missing_ok": missing_ok}, str(path), run_command)
+
+    check(good, "mutt", "neomutt")
     assert not (tmp_path / "realhome").exists(), "validation created files in the real home"
-    refused = run(bad, "0", "mutt")
-    assert refused.returncode != 0 and "real_name" in refused.stderr, refused
-    missing = run(good, "0", "mutt", "no-such-mutt")
-    assert missing.returncode != 0 and "no-such-mutt is not installed" in missing.stderr, missing
+    with pytest.raises(ValidationError, match="real_name"):
+        check(bad, "mutt")
+    with pytest.raises(ValidationError, match="neomutt is not installed"):
+        monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+        check(good, "neomutt")
     # Check mode with mutt_install: the client would be installed first, so its absence is no error.
-    assert run(good, "1", "no-such-mutt", "mutt").returncode == 0
-    assert run(bad, "1", "no-such-mutt", "mutt").returncode != 0
+    check(good, "neomutt", missing_ok=True)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    with pytest.raises(ValidationError, match="clients must be"):
+        check(good, "elm")
 
 
 @pytest.mark.parametrize("protocol", ["imap", "pop3"])

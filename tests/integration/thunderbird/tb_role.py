@@ -9,22 +9,25 @@ import shutil
 from pathlib import Path
 
 import tb_harness as tb
-import yaml
 from ansible_runner import run_playbook
 from sandbox import Sandbox
+
+from ansible_collections.middlebury.mail_clients.plugins.plugin_utils.client_plans import thunderbird as plan
 
 HERE = Path(__file__).resolve().parent
 
 ROLE_DIR = HERE.parents[2] / "roles" / "thunderbird"
 ROLE = "middlebury.mail_clients.thunderbird"
-# The role's own paths (vars/main.yml holds the Debian layout): tests never restate them.
-ROLE_CONSTANTS = yaml.safe_load((ROLE_DIR / "vars" / "main.yml").read_text())
-CFG_DIR = ROLE_CONSTANTS["__thunderbird_cfg_dir"]
-CFG_PATH = "%s/%s" % (CFG_DIR, ROLE_CONSTANTS["__thunderbird_cfg_name"])
-AUTOCONFIG_PATH = "%s/autoconfig.js" % ROLE_CONSTANTS["__thunderbird_pref_dir"]
-POLICIES_PATH = ROLE_CONSTANTS["__thunderbird_policies_path"]
-ISP_DIR = ROLE_CONSTANTS["__thunderbird_isp_dir"]
-KEYS = ROLE_CONSTANTS["__thunderbird_keys"]
+# The plan's own paths (its Debian layout): tests never restate them.
+LAYOUT = plan.LAYOUTS["Debian"]
+CFG_DIR = LAYOUT["cfg_dir"]
+CFG_PATH = "%s/%s" % (CFG_DIR, plan.CFG_NAME)
+AUTOCONFIG_PATH = "%s/autoconfig.js" % LAYOUT["pref_dir"]
+POLICIES_PATH = LAYOUT["policies_path"]
+ISP_DIR = LAYOUT["isp_dir"]
+KEYS = plan.KEYS
+SOCKET = plan.SOCKET_TYPE
+AUTH = plan.AUTH_METHOD
 
 
 # The account-wizard file and the .cfg live under /usr (<install dir>/isp, the install dir), which the

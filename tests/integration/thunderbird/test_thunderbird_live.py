@@ -17,13 +17,11 @@ import pytest
 import tb_harness as tb
 from mailstack import LOGIN_LOGGED
 from tb_harness import pref_line
-from tb_role import KEYS, ROLE_CONSTANTS, converge, probe_login, stack_box
+from tb_role import AUTH, KEYS, SOCKET, converge, probe_login, stack_box
 
 from ansible_collections.middlebury.mail_clients.plugins.module_utils.account_model import normalize_account
 
 MODEL = normalize_account({}, [])
-SOCKET = ROLE_CONSTANTS["__thunderbird_socket_type"]
-AUTH = ROLE_CONSTANTS["__thunderbird_auth_method"]
 HOSTILE = ["O'Brien", 'Zoë "Z" Ångström', "`id`", "$(id)", "a;b", "back\\slash"]
 S = "mail.server.%s." % KEYS["server"]
 O = "mail.smtpserver.%s." % KEYS["smtp"]  # noqa: E741 - Thunderbird's own prefix letter

@@ -53,8 +53,10 @@ def test_display_name_follows_the_account():
 
 
 def test_folder_names_with_dots_inside_are_kept():
-    folders = normalize_account({"folders": {"sent": "Sent.2026", "trash": "...Trash", "drafts": "a.b/c"}})["folders"]
-    assert folders == {"sent": "Sent.2026", "trash": "...Trash", "drafts": "a.b/c"}
+    folders = normalize_account({"folders": {"sent": "Sent.2026", "trash": "...Trash", "drafts": "a.b/c",
+                                             "junk": "Junk Email"}})["folders"]
+    assert folders == {"sent": "Sent.2026", "trash": "...Trash", "drafts": "a.b/c", "junk": "Junk Email"}
+    assert normalize_account({})["folders"]["junk"] == "Junk"
 
 
 def test_documented_endpoints():
@@ -125,10 +127,11 @@ BAD = [
     ({"display_name": ""}, None, "mail_clients_account.display_name", "empty"),
     ({"folders": {"sent": "Sent*"}}, None, "mail_clients_account.folders.sent", "folder name"),
     ({"folders": {"trash": "Tr\x00ash"}}, None, "mail_clients_account.folders.trash", "control"),
-    ({"folders": {"junk": "Junk"}}, None, "mail_clients_account.folders", "unknown key"),
+    ({"folders": {"spam": "Spam"}}, None, "mail_clients_account.folders", "unknown key"),
     ({"folders": {"sent": "../../etc"}}, None, "mail_clients_account.folders.sent", "'..' segment"),
     ({"folders": {"drafts": "Work/./Drafts"}}, None, "mail_clients_account.folders.drafts", "'..' segment"),
     ({"folders": {"trash": ".."}}, None, "mail_clients_account.folders.trash", "'..' segment"),
+    ({"folders": {"junk": "Junk\nEmail"}}, None, "mail_clients_account.folders.junk", "control"),
     ({"folders": {"sent": "a//b"}}, None, "mail_clients_account.folders.sent", "'//'"),
     ({"folders": ["Sent"]}, None, "mail_clients_account.folders", "mapping"),
     ({"imap_server": "x"}, None, "mail_clients_account", "unknown key"),

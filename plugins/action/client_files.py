@@ -1,0 +1,171 @@
+# Copyright (c) Middlebury College
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Controller half of the client roles: check, plan and render every requested client's files, then write them
+all in one managed_files call (the shape of ansible.builtin.template: render here, then run one module)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+import typing as t
+from pathlib import Path
+
+import yaml
+from ansible import constants as C
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.plugins.action import ActionBase
+from ansible.template import trust_as_template
+
+from ansible_collections.middlebury.mail_clients.plugins.module_utils.account_model import (
+    AccountError,
+    normalize_account,
+)
+from ansible_collections.middlebury.mail_clients.plugins.plugin_utils.client_plans import (
+    PlanContext,
+    evolution,
+    mutt,
+    thunderbird,
+)
+
+PLANS = {"mutt": mutt, "thunderbird": thunderbird, "evolution": evolution}
+ROLES = Path(__file__).resolve().parents[2] / "roles"
+# Read by every client, documented in each role's argument spec.
+SHARED = ("mail_clients_account", "mail_clients_users")
+DEFAULT_LAYOUT = "Debian"
+_SPECS: dict = {}
+
+
+def role_spec(client: str) -> dict:
+    """The role's argument spec (its main entry point): the one description of the role's options."""
+    if client not in _SPECS:
+        text = (ROLES / client / "meta" / "argument_specs.yml").read_text(encoding="utf-8")
+        _SPECS[client] = yaml.safe_load(text)["argument_specs"]["main"]["options"]
+    return _SPECS[client]
+
+
+def check_options(client: str, values: dict) -> dict:
+    """The client's options with the spec's defaults; AccountError naming the option when one is refused."""
+    spec = role_spec(client)
+    result = ArgumentSpecValidator(spec).validate({k: v for k, v in values.items() if k in spec})
+    if result.error_messages:
+        first = result.errors[0]
+        field = getattr(first, "name", None) or next((name for name in spec if name in str(first)), client)
+        raise AccountError(field, "; ".join(result.error_messages))
+    options = dict(result.validated_parameters)
+    # The account goes to the model as given: the spec only documents it (its nested keys default to None).
+    for name in SHARED:
+        options.pop(name, None)
+    return options
+
+
+def cache_key(inputs: dict) -> str:
+    """The exact inputs of a render, hashed: equal inputs on two hosts give equal files, by construction."""
+    blob = json.dumps(inputs, sort_keys=True, default=repr, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def layout_for(client: str, facts: t.Any) -> dict:
+    """The OS family's layout when facts were gathered and the plan knows the family, else Debian's."""
+    layouts = PLANS[client].LAYOUTS
+    family = facts.get("os_family") if isinstance(facts, dict) else None
+    return layouts.get(family) or layouts[DEFAULT_LAYOUT]
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(("clients", "write"))
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        task_vars = task_vars or {}
+        _spec, args = self.validate_argument_spec(argument_spec={
+            "clients": {"type": "list", "elements": "str", "required": True, "choices": sorted(PLANS)},
+            "write": {"type": "bool", "default": True},
+        })
+        started = time.process_time()
+        try:
+            files, after_change, shared = self._plan(args["clients"], task_vars)
+        except AccountError as exc:
+            result.update(failed=True, msg=str(exc), field=exc.field)
+            return result
+        # Whether another host's render with the same inputs was reused (what a fleet's speed rests on), and the
+        # controller CPU it took.
+        result["render"] = "shared" if shared else "own"
+        result["render_cpu_ms"] = round((time.process_time() - started) * 1000, 2)
+        if not args["write"]:
+            result.update(changed=False, msg="checked and rendered %d file entries" % len(files))
+            return result
+        module_result = self._execute_module(module_name="middlebury.mail_clients.managed_files",
+                                             module_args={"files": files, "after_change": after_change},
+                                             task_vars=task_vars)
+        result.update(module_result)
+        return result
+
+    def _plan(self, clients: list, task_vars: dict) -> tuple:
+        """Every client's file entries, from the cache when another host had the same inputs."""
+        names = set(SHARED)
+        for client in clients:
+            names.update(role_spec(client))
+        values = self._templar.template({name: task_vars[name] for name in names if name in task_vars})
+        account = normalize_account(values.get("mail_clients_account") or {}, values.get("mail_clients_users") or [])
+        inputs = {"account": account, "check_mode": bool(self._task.check_mode), "clients": {}}
+        for client in clients:
+            options = check_options(client, values)
+            PLANS[client].check(options, account)
+            inputs["clients"][client] = {"options": options,
+                                         "layout": layout_for(client, task_vars.get("ansible_facts"))}
+        key = cache_key(inputs)
+        cached = self._cached(key)
+        if cached is not None:
+            return (*cached, True)
+        files, after_change = [], []
+        for client, data in inputs["clients"].items():
+            ctx = PlanContext(account, data["options"], data["layout"], inputs["check_mode"],
+                              self._renderer(client, data["options"]))
+            files.extend(PLANS[client].plan(ctx))
+            if hasattr(PLANS[client], "after_change"):
+                after_change.extend(PLANS[client].after_change(data["layout"]))
+        self._store(key, (files, after_change))
+        return files, after_change, False
+
+    def _renderer(self, client: str, options: dict) -> t.Callable[..., str]:
+        templates = ROLES / client / "templates"
+
+        def render(name: str, **internal: t.Any) -> str:
+            variables = dict(options, **internal)
+            templar = self._templar.copy_with_new_env(searchpath=[str(templates)], available_variables=variables)
+            source = trust_as_template(self._loader.get_text_file_contents(str(templates / name)))
+            text = templar.template(source, escape_backslashes=False)
+            if not isinstance(text, str):
+                raise AccountError(client, "template %s rendered to %s, not text" % (name, type(text).__name__))
+            return str(text)
+        return render
+
+    @staticmethod
+    def _cache_path(key: str) -> str:
+        # DEFAULT_LOCAL_TMP is the ansible-playbook process's own private directory, inherited by every fork:
+        # a render is shared by the hosts of one run and gone with it.
+        return os.path.join(C.DEFAULT_LOCAL_TMP, "mail_clients-render-%s.json" % key)
+
+    def _cached(self, key: str):
+        try:
+            with open(self._cache_path(key), encoding="utf-8") as handle:
+                files, after_change = json.load(handle)
+        except (OSError, ValueError):
+            return None
+        return files, after_change
+
+    def _store(self, key: str, value: tuple) -> None:
+        path = self._cache_path(key)
+        try:
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".render-")
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(value, handle)
+            os.replace(tmp, path)
+        except OSError:
+            # No cache is only slower.
+            pass

@@ -1,0 +1,138 @@
+# Copyright (c) Middlebury College
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Evolution: the account's three ESource files per protocol (lab templates or each named user's own), and the
+system dconf settings. Every file is parsed by GLib on the managed host before it goes live (managed_files'
+built-in validators); a changed dconf file is compiled with ``dconf update`` in the same module call."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+from ansible_collections.middlebury.mail_clients.plugins.plugin_utils.client_plans import (
+    OptionError,
+    PlanContext,
+    present,
+    wanted,
+)
+
+LAYOUTS = {
+    "Debian": {
+        "user_sources_dir": ".config/evolution/sources",
+        "dconf_root": "/etc/dconf",
+    },
+}
+# UID part per protocol: each protocol has its own UIDs, so switching removes the other's sources instead of
+# turning an IMAP cache directory into a POP one.
+UID_PROTOCOLS = {"imap": "imap", "pop3": "pop"}
+KINDS = ("account", "identity", "transport")
+# Camel's security nicks (src/camel/camel-enums.h). A misspelt nick silently means STARTTLS and a missing
+# [Security] group means plaintext, so every file with [Authentication] names one of these explicitly.
+SECURITY_NICKS = {"ssl": "ssl-on-alternate-port", "starttls": "starttls-on-standard-port"}
+# Camel backend names ("imap" is the pre-3.x name EDS migrates; write the current one).
+BACKENDS = {"imap": "imapx", "pop3": "pop"}
+# Built-in UIDs of evolution-data-server that our prefix must never collide with.
+RESERVED_PREFIXES = ("local", "vfolder", "sendmail", "system", "birthdays")
+_PREFIX = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
+_DCONF_DB = re.compile(r"^[A-Za-z0-9_-]+$")
+_DCONF_PATH = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
+_DCONF_KEY = re.compile(r"^[A-Za-z0-9-]+$")
+_DCONF_LOCK = re.compile(r"^(/[A-Za-z0-9._-]+)+$")
+# dconf reads values raw as GVariant text: one line, no control characters.
+_ONE_LINE = re.compile(r"^[^\x00-\x1f\x7f\u2028\u2029]+$")
+
+
+def check(options: dict, account: dict) -> None:
+    if account["auth"] != "password":
+        raise OptionError("mail_clients_account.auth", "only 'password' (normal password over TLS) is supported by "
+                          "this role; Evolution's OAuth2 works only with the providers it knows, not with this "
+                          "account's servers")
+    prefix = options["evolution_uid_prefix"]
+    if not _PREFIX.match(prefix) or prefix in RESERVED_PREFIXES:
+        raise OptionError("evolution_uid_prefix", '%r must be 1-32 lowercase letters, digits and "-" (not first or '
+                          "last), and not one of evolution-data-server's own names %s"
+                          % (prefix, ", ".join(RESERVED_PREFIXES)))
+    if not 0 <= options["evolution_refresh_minutes"] <= 99999:
+        raise OptionError("evolution_refresh_minutes", "must be a number of minutes (0 turns checking off)")
+    if not _DCONF_DB.match(options["evolution_dconf_db"]):
+        raise OptionError("evolution_dconf_db", 'must be a dconf database name (letters, digits, "_" and "-")')
+    for path, keys in options["evolution_dconf_settings"].items():
+        if not isinstance(keys, dict):
+            raise OptionError("evolution_dconf_settings[%s]" % json.dumps(path),
+                              "must map dconf paths (org/gnome/evolution/mail) to mappings of keys and values")
+        for key, value in keys.items():
+            good_value = isinstance(value, (bool, int)) or (isinstance(value, str) and _ONE_LINE.match(value))
+            if not (_DCONF_PATH.match(path) and isinstance(key, str) and _DCONF_KEY.match(key) and good_value):
+                raise OptionError("evolution_dconf_settings[%s][%s]" % (json.dumps(path), json.dumps(str(key))),
+                                  "the path must look like org/gnome/evolution/mail, the key like "
+                                  "image-loading-policy, and the value must be one line of GVariant text (for "
+                                  "example 'never' with the quotes), a boolean or an integer")
+    for index, key in enumerate(options["evolution_dconf_locks"]):
+        if not _DCONF_LOCK.match(key):
+            raise OptionError("evolution_dconf_locks[%d]" % index,
+                              "must be a dconf key path such as /org/gnome/evolution/mail/image-loading-policy")
+
+
+def dconf_paths(layout: dict, options: dict) -> dict:
+    directory = "%s/db/%s.d" % (layout["dconf_root"], options["evolution_dconf_db"])
+    name = "50-%s-evolution" % options["evolution_uid_prefix"]
+    return {"settings": "%s/%s" % (directory, name), "locks": "%s/locks/%s" % (directory, name),
+            "profile": layout["dconf_root"] + "/profile/user"}
+
+
+def _sources(ctx: PlanContext) -> list:
+    options, account = ctx.options, ctx.account
+    prefix = options["evolution_uid_prefix"]
+    current = UID_PROTOCOLS[account["incoming"]["protocol"]]
+    people = [None] if account["lab_mode"] else [dict(user, index=i) for i, user in enumerate(account["users"])]
+    files = []
+    for protocol in UID_PROTOCOLS.values():
+        on = options["evolution_state"] == "present" and protocol == current
+        for kind in KINDS:
+            uid = "%s-%s%s" % (prefix, protocol, "" if kind == "account" else "-" + kind)
+            for person in people:
+                def source(path, person=person, kind=kind, protocol=protocol):
+                    body = ctx.render(kind + ".source.j2", __evolution_person=person, __evolution_protocol=protocol,
+                                      __evolution_account=account, __evolution_backends=BACKENDS,
+                                      __evolution_security_nicks=SECURITY_NICKS)
+                    if person is not None:
+                        # keyfile compare: the registry rewrites the files it loads, adding keys of its own.
+                        return present(path, body, mode="0600", dir_mode="0700", compare="keyfile",
+                                       validate_with={"name": "evolution-source"})
+                    # The revision changes exactly when the content does: EDS re-merges a template only then.
+                    revision = hashlib.sha256(body.encode("utf-8")).hexdigest()[:16]
+                    return present(path, "%s\n[Autoconfig]\nRevision=%s\n" % (body, revision), owner="root",
+                                   group="root", mode="0644", dir_mode="0755",
+                                   validate_with={"name": "evolution-autoconfig"})
+                path = ("%s/%s.source" % (options["evolution_autoconfig_dir"], uid) if person is None else
+                        "~%s/%s/%s.source" % (person["login"], ctx.layout["user_sources_dir"], uid))
+                files.append(wanted(on, path, lambda path=path, source=source: source(path)))
+    return files
+
+
+def _dconf(ctx: PlanContext) -> list:
+    options = ctx.options
+    where = dconf_paths(ctx.layout, options)
+    on = options["evolution_state"] == "present" and bool(options["evolution_dconf_settings"])
+    system = {"mode": "0644", "dir_mode": "0755"}
+    files = [
+        wanted(on, where["settings"], lambda: present(where["settings"], ctx.render("dconf-settings.j2"),
+                                                      validate_with={"name": "dconf"}, **system)),
+        wanted(on and bool(options["evolution_dconf_locks"]), where["locks"], lambda: present(
+            where["locks"], ctx.render("dconf-locks.j2"), validate_with={"name": "dconf-locks"}, **system)),
+    ]
+    # The profile is written but never removed: other system databases may be listed through it.
+    if on and options["evolution_dconf_profile"]:
+        files.append(present(where["profile"], ctx.render("dconf-profile.j2"), **system))
+    return files
+
+
+def plan(ctx: PlanContext) -> list:
+    return _sources(ctx) + _dconf(ctx)
+
+
+def after_change(layout: dict) -> list:
+    """Commands managed_files runs, in the same call, when one of these paths changed."""
+    return [{"paths": [layout["dconf_root"] + "/"], "command": ["dconf", "update"]}]

@@ -1,0 +1,97 @@
+# Copyright (c) Middlebury College
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Thunderbird: AutoConfig (autoconfig.js + the .cfg), enterprise policies and the account wizard's file.
+
+No validator runs on the managed host for the .cfg: every value in it leaves through the js_literal filter
+(one escaping rule), and the test suite runs each rendered variant in Node.js and in the real Thunderbird.
+The policies (JSON) and the wizard file (XML) are parsed by managed_files' built-in validators.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ansible_collections.middlebury.mail_clients.plugins.plugin_utils.client_plans import (
+    OptionError,
+    PlanContext,
+    absent,
+    present,
+    wanted,
+)
+
+LAYOUTS = {
+    # Debian's Thunderbird reads every *.js in /etc/thunderbird/pref (its "syspref" directory) as default
+    # preferences. The .cfg goes into the install directory, the one place every supported version reads it
+    # from: 153 looks in /etc/thunderbird first and then there, 140 (still in Debian 12's main archive) only
+    # there, and hangs at start-up when autoconfig.js names a .cfg it cannot find.
+    "Debian": {
+        "cfg_dir": "/usr/lib/thunderbird",
+        "pref_dir": "/etc/thunderbird/pref",
+        "policies_path": "/etc/thunderbird/policies/policies.json",
+        # <install dir>/isp, where the account wizard looks first; a dpkg-owned directory, our file in it is not.
+        "isp_dir": "/usr/share/thunderbird/isp",
+        # Where earlier releases put the .cfg: removed on every run, since 153 would read that copy first.
+        "legacy_cfg_dir": "/etc/thunderbird",
+    },
+}
+CFG_NAME = "mail_clients.cfg"
+# Pref keys of our account. Never Thunderbird's own accountN/serverN/idN/smtpN, which collide with the
+# accounts users create; these names are stable, so a restart finds and reuses them.
+KEYS = {"account": "account_mailclients", "server": "server_mailclients", "identity": "id_mailclients",
+        "smtp": "smtp_mailclients"}
+# In every ISP file we write: a file of ours for a domain no longer configured is found by it and removed.
+ISP_MARKER = "<!-- written by the middlebury.mail_clients thunderbird role -->"
+# Thunderbird's numbers (mailnews nsMsgSocketType / nsMsgAuthMethod), and the account wizard's names for the
+# same methods (config-v1.1.xml).
+SOCKET_TYPE = {"ssl": 3, "starttls": 2}
+AUTH_METHOD = {"password": 3, "oauth2": 10}
+ISP_SOCKET = {"ssl": "SSL", "starttls": "STARTTLS"}
+ISP_AUTH = {"password": "password-cleartext", "oauth2": "OAuth2"}
+_ABSOLUTE_PATH = re.compile(r"^/[^\x00-\x1f\x7f]*$")
+
+
+def check(options: dict, account: dict) -> None:
+    for index, path in enumerate(options["thunderbird_ca_certificates"]):
+        if not _ABSOLUTE_PATH.match(path):
+            raise OptionError("thunderbird_ca_certificates[%d]" % index,
+                              "must be an absolute path on the managed host without control characters, got %r"
+                              % path)
+
+
+def paths(layout: dict, account: dict) -> dict:
+    return {
+        "autoconfig": layout["pref_dir"] + "/autoconfig.js",
+        "cfg": "%s/%s" % (layout["cfg_dir"], CFG_NAME),
+        "legacy_cfg": "%s/%s" % (layout["legacy_cfg_dir"], CFG_NAME),
+        "policies": layout["policies_path"],
+        "isp": "%s/%s.xml" % (layout["isp_dir"], account["mail_domain"]),
+    }
+
+
+def plan(ctx: PlanContext) -> list:
+    options, account = ctx.options, ctx.account
+    on = options["thunderbird_state"] == "present"
+    lock = options["thunderbird_lock_server_settings"]
+    where = paths(ctx.layout, account)
+
+    def render(template):
+        return ctx.render(
+            template, __thunderbird_account=account, __thunderbird_keys=KEYS, __thunderbird_cfg_name=CFG_NAME,
+            __thunderbird_define=on, __thunderbird_isp_marker=ISP_MARKER,
+            __thunderbird_lock=account["lab_mode"] if lock is None else bool(lock),
+            __thunderbird_socket_type=SOCKET_TYPE, __thunderbird_auth_method=AUTH_METHOD,
+            __thunderbird_isp_socket=ISP_SOCKET, __thunderbird_isp_auth=ISP_AUTH)
+
+    # With state absent the AutoConfig stays as a cleanup script (it then defines no account) unless told not to.
+    autoconfig = on or options["thunderbird_cleanup_profiles"]
+    return [
+        wanted(autoconfig, where["autoconfig"], lambda: present(where["autoconfig"], render("autoconfig.js.j2"))),
+        wanted(autoconfig, where["cfg"], lambda: present(where["cfg"], render("mail_clients.cfg.j2"))),
+        absent(where["legacy_cfg"]),
+        wanted(on, where["policies"],
+               lambda: present(where["policies"], render("policies.json.j2"), validate_with={"name": "json"})),
+        wanted(on and options["thunderbird_isp_file"], where["isp"],
+               lambda: present(where["isp"], render("isp.xml.j2"), validate_with={"name": "xml"})),
+        {"path": ctx.layout["isp_dir"] + "/*.xml", "state": "absent", "marker": ISP_MARKER},
+    ]

@@ -1,0 +1,70 @@
+"""What every client plan promises: absent removes exactly what present writes, and refusals name the field."""
+
+from __future__ import annotations
+
+import pytest
+from plan_support import by_state, run_plan
+
+from ansible_collections.middlebury.mail_clients.plugins.module_utils.account_model import AccountError
+
+USERS = [{"login": "alice"}, {"login": "bob", "full_name": "Bob O'Brien"}]
+STATE = {"mutt": "mutt_state", "thunderbird": "thunderbird_state", "evolution": "evolution_state"}
+EVERYTHING = {"evolution_dconf_settings": {"org/gnome/evolution/mail": {"image-loading-policy": "'never'"}},
+              "evolution_dconf_locks": ["/org/gnome/evolution/mail/image-loading-policy"]}
+
+
+def _options(client, state):
+    options = {STATE[client]: state}
+    if client == "evolution":
+        options.update(EVERYTHING)
+    if client == "thunderbird":
+        options["thunderbird_cleanup_profiles"] = False
+    return options
+
+
+@pytest.mark.parametrize("client", sorted(STATE))
+@pytest.mark.parametrize("users", [[], USERS], ids=["lab", "users"])
+def test_absent_removes_exactly_what_present_writes(client, users):
+    present, _rendered = run_plan(client, _options(client, "present"), users=users)
+    absent, rendered = run_plan(client, _options(client, "absent"), users=users)
+    wrote = by_state(present)[0]
+    kept, removed = by_state(absent)
+    assert wrote and not kept and not rendered
+    # The dconf profile may list other databases: written, never removed.
+    assert wrote - removed <= {"/etc/dconf/profile/user"}, wrote - removed
+
+
+@pytest.mark.parametrize("client", sorted(STATE))
+def test_every_present_file_has_content_and_a_path_the_module_accepts(client):
+    files, _rendered = run_plan(client, _options(client, "present"), users=USERS)
+    for entry in files:
+        assert entry["path"].startswith(("/", "~")), entry
+        if entry["state"] == "present":
+            assert entry["content"], entry
+
+
+@pytest.mark.parametrize(("client", "options", "field"), [
+    ("mutt", {"mutt_clients": ["elm"]}, "mutt_clients"),
+    ("mutt", {"mutt_ca_file": "relative.pem"}, "mutt_ca_file"),
+    ("mutt", {"mutt_state": "gone"}, "mutt_state"),
+    ("thunderbird", {"thunderbird_ca_certificates": ["/ok.pem", "rel.pem"]}, "thunderbird_ca_certificates[1]"),
+    ("thunderbird", {"thunderbird_tls_min": "ssl3"}, "thunderbird_tls_min"),
+    ("evolution", {"evolution_uid_prefix": "local"}, "evolution_uid_prefix"),
+    ("evolution", {"evolution_refresh_minutes": -1}, "evolution_refresh_minutes"),
+    ("evolution", {"evolution_dconf_db": "a/b"}, "evolution_dconf_db"),
+    ("evolution", {"evolution_dconf_settings": {"org/x": {"k": "two\nlines"}}},
+     'evolution_dconf_settings["org/x"]["k"]'),
+    ("evolution", {"evolution_dconf_locks": ["relative/key"]}, "evolution_dconf_locks[0]"),
+])
+def test_refusals_name_the_option(client, options, field):
+    with pytest.raises(AccountError) as refused:
+        run_plan(client, options)
+    assert refused.value.field == field, str(refused.value)
+    assert str(refused.value).startswith(field + ":")
+
+
+def test_the_oauth2_refusals_name_the_field():
+    with pytest.raises(AccountError, match=r"^mutt_oauth_refresh_command:"):
+        run_plan("mutt", account={"auth": "oauth2"})
+    with pytest.raises(AccountError, match=r"^mail_clients_account\.auth:"):
+        run_plan("evolution", account={"auth": "oauth2"})
