@@ -111,7 +111,8 @@ build_tb140() {
   mkdir -p "$cache"
   exec 8>"$cache/build-bookworm-tb140.lock"
   flock -w 3600 8
-  if [ "${MAIL_CLIENTS_IMAGE_REBUILD:-0}" != 1 ] && podman image exists "$tb_image" && [ "$(podman image inspect \
+  # Current when both its base (the Debian 12 image's package list, inherited label) and its pin are.
+  if [ "${MAIL_CLIENTS_IMAGE_REBUILD:-0}" != 1 ] && image_current bookworm "$tb_image" own && [ "$(podman image inspect \
       --format "{{ index .Config.Labels \"$label_key-tb\" }}" "$tb_image" 2>/dev/null)" = "$tb140_version" ]; then
     log "$tb_image present"
     return 0

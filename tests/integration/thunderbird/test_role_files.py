@@ -187,8 +187,8 @@ def test_cfg_fresh_profile_gets_the_account_as_default(lab_shared):
     assert run.value(S + "authMethod") == AUTH["password"]
     assert run.value(S + "userName") == "jdoe"
     assert run.value(S + "using_subscription") is True
-    assert run.value(S + "spamActionTargetFolder") == "imap://jdoe@%s/%s" % (MODEL["incoming"]["host"],
-                                                                           MODEL["folders"]["junk"])
+    junk = "imap://jdoe@%s/%s" % (MODEL["incoming"]["host"], MODEL["folders"]["junk"])
+    assert run.value(S + "spamActionTargetFolder") == junk
     assert run.value(I + "useremail") == "jdoe@" + MODEL["mail_domain"]
     assert run.value(O + "hostname") == MODEL["smtp"]["host"]
     assert run.value(O + "port") == MODEL["smtp"]["port"]
