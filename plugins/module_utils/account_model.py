@@ -34,6 +34,58 @@ DOCUMENTED = {
     "folders": {"sent": "Sent", "drafts": "Drafts", "trash": "Trash", "junk": "Junk"},
 }
 
+# Provider presets beside the documented settings. A preset fills every value the documented settings would
+# (each can still be overridden, and is validated the same way), plus how its OAuth2 works. This is the one
+# place their host names live. Microsoft 365: Exchange Online's IMAP/POP/SMTP with OAuth2 (password logins
+# are off for IMAP and POP since 2022, for SMTP AUTH by default from the end of 2026); Google: Gmail's.
+PRESETS = {
+    "microsoft365": {
+        "incoming_hosts": {"imap": "outlook.office365.com", "pop3": "outlook.office365.com"},
+        "smtp_host": "smtp.office365.com",
+        "protocol": "imap",
+        "incoming_security": "ssl",
+        "smtp_security": "starttls",
+        "smtp_port": 587,
+        "auth": "oauth2",
+        "display_name": "Microsoft 365",
+        "folders": {"sent": "Sent Items", "drafts": "Drafts", "trash": "Deleted Items", "junk": "Junk Email"},
+        "oauth2": {
+            "issuer": "login.microsoftonline.com",
+            "tenant": "common",
+            # {tenant} is filled from oauth2.tenant.
+            "authorization_endpoint": "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize",
+            "token_endpoint": "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token",
+            "device_authorization_endpoint": "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/devicecode",
+            "scopes": ["https://outlook.office.com/IMAP.AccessAsUser.All",
+                       "https://outlook.office.com/POP.AccessAsUser.All",
+                       "https://outlook.office.com/SMTP.Send", "offline_access"],
+        },
+    },
+    "google": {
+        "incoming_hosts": {"imap": "imap.gmail.com", "pop3": "pop.gmail.com"},
+        "smtp_host": "smtp.gmail.com",
+        "protocol": "imap",
+        "incoming_security": "ssl",
+        "smtp_security": "starttls",
+        "smtp_port": 587,
+        "auth": "oauth2",
+        "display_name": "Google",
+        "folders": {"sent": "[Gmail]/Sent Mail", "drafts": "[Gmail]/Drafts", "trash": "[Gmail]/Trash",
+                    "junk": "[Gmail]/Spam"},
+        "oauth2": {
+            "issuer": "accounts.google.com",
+            "tenant": None,
+            "authorization_endpoint": "https://accounts.google.com/o/oauth2/v2/auth",
+            "token_endpoint": "https://oauth2.googleapis.com/token",
+            "device_authorization_endpoint": "https://oauth2.googleapis.com/device/code",
+            "scopes": ["https://mail.google.com/"],
+        },
+    },
+}
+PROVIDERS = ("documented", *PRESETS)
+OAUTH2_KEYS = ("client_id", "tenant", "authorization_endpoint", "token_endpoint", "device_authorization_endpoint",
+               "scopes")
+
 # Standard ports for each protocol and security mode (RFC 8314 for implicit TLS).
 PORTS = {
     ("imap", "ssl"): 993,
@@ -68,9 +120,9 @@ REFUSED_AUTH = {
 REFUSED_SECURITY = ("none", "plain", "plaintext", "clear", "cleartext", "no", "off", "false")
 
 ACCOUNT_KEYS = (
-    "mail_domain", "incoming_host", "smtp_host", "protocol", "incoming_security", "incoming_port",
+    "provider", "mail_domain", "incoming_host", "smtp_host", "protocol", "incoming_security", "incoming_port",
     "smtp_security", "smtp_port", "auth", "save_password", "pop_leave_on_server",
-    "imap_subscriptions", "display_name", "folders",
+    "imap_subscriptions", "display_name", "folders", "oauth2",
 )
 USER_KEYS = ("login", "username", "email", "full_name")
 FOLDER_ROLES = ("sent", "drafts", "trash", "junk")
@@ -82,6 +134,11 @@ _LOGIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")
 _USERNAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}(@[A-Za-z0-9.-]{1,253})?$")
 _EMAIL_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 MAX_TEXT = 256
+# A Microsoft tenant: a GUID, a domain, or common/organizations/consumers.
+_TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$")
+# An OAuth2 scope token (RFC 6749 3.3: printable ASCII but space, '"' and '\\').
+_SCOPE = re.compile(r"^[!#-\[\]-~]{1,512}$")
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9._~:/@+=-]{1,256}$")
 
 
 class AccountError(ValueError):
@@ -208,9 +265,11 @@ def check_email(field, value):
     return value
 
 
-def _field_and_value(account, key, field_prefix):
-    """(field name, given value or the documented default) for one account key."""
-    value = account[key] if account.get(key) is not None else DOCUMENTED.get(key)
+def _field_and_value(account, key, field_prefix, defaults=None):
+    """(field name, given value or the default) for one account key; the defaults are the documented
+    settings, or a provider preset's."""
+    defaults = DOCUMENTED if defaults is None else defaults
+    value = account[key] if account.get(key) is not None else defaults.get(key)
     return "%s.%s" % (field_prefix, key), value
 
 
@@ -223,7 +282,77 @@ def _display_name(account, mail_domain, field_prefix):
     return field, value
 
 
-def normalize_user(item, index, mail_domain, field_prefix="mail_clients_users"):
+def preset_defaults(provider):
+    """The settings a provider fills, in the shape of DOCUMENTED (the documented ones for "documented")."""
+    if provider == "documented":
+        return DOCUMENTED
+    preset = PRESETS[provider]
+    defaults = dict(DOCUMENTED)
+    defaults.update({key: value for key, value in preset.items() if key in DOCUMENTED})
+    defaults["incoming_hosts"] = preset["incoming_hosts"]
+    return defaults
+
+
+def check_url(field, value):
+    """An HTTPS endpoint: https://host[:port]/path, nothing a config file would have to quote."""
+    if not isinstance(value, str) or not value.startswith("https://") or len(value) > 1024 or _has_control(value) \
+            or any(ch in value for ch in " \"'\\<>`{}|^"):
+        raise AccountError(field, "%r is not an https:// URL without spaces, quotes or control characters"
+                           % (value,))
+    authority = value[len("https://"):].split("/", 1)[0]
+    host, _sep, port = authority.partition(":")
+    if "@" in authority:
+        raise AccountError(field, "%r must not carry credentials" % value)
+    check_hostname(field, host)
+    if port:
+        check_port(field, port)
+    return value
+
+
+def _oauth2(account, auth, provider, field_prefix):
+    """The OAuth2 settings: the preset's, with what was given over them; None unless auth is oauth2."""
+    field = field_prefix + ".oauth2"
+    given = account.get("oauth2")
+    if given is None:
+        given = {}
+    if not isinstance(given, dict):
+        raise AccountError(field, "must be a mapping of %s" % ", ".join(OAUTH2_KEYS))
+    unknown = sorted(set(given) - set(OAUTH2_KEYS))
+    if unknown:
+        raise AccountError(field, "unknown key(s) %s; allowed: %s" % (", ".join(unknown), ", ".join(OAUTH2_KEYS)))
+    if auth != "oauth2":
+        if given:
+            raise AccountError("%s.%s" % (field, sorted(given)[0]), "is used only with auth: oauth2")
+        return None
+    base = PRESETS[provider]["oauth2"] if provider in PRESETS else {}
+    tenant = given.get("tenant")
+    if tenant is not None and provider != "microsoft365":
+        raise AccountError(field + ".tenant", "only Microsoft 365 has tenants (provider: microsoft365)")
+    tenant = tenant or base.get("tenant")
+    if tenant is not None and (not isinstance(tenant, str) or not _TENANT.match(tenant)):
+        raise AccountError(field + ".tenant", "%r is not a tenant (a GUID, a domain, common or organizations)"
+                           % (tenant,))
+    out = {"issuer": base.get("issuer"), "tenant": tenant}
+    for key in ("authorization_endpoint", "token_endpoint", "device_authorization_endpoint"):
+        value = given.get(key) or (base[key].format(tenant=tenant) if base.get(key) else None)
+        out[key] = None if value is None else check_url("%s.%s" % (field, key), value)
+    if out["issuer"] is None and out["token_endpoint"]:
+        out["issuer"] = out["token_endpoint"][len("https://"):].split("/", 1)[0].split(":", 1)[0]
+    scopes = given.get("scopes") if given.get("scopes") is not None else base.get("scopes", [])
+    if isinstance(scopes, str):
+        scopes = scopes.split()
+    if not isinstance(scopes, list) or not all(isinstance(x, str) and _SCOPE.match(x) for x in scopes):
+        raise AccountError(field + ".scopes", "must be a list of OAuth2 scopes (no spaces or quotes in one)")
+    out["scopes"] = list(scopes)
+    client_id = given.get("client_id")
+    if client_id is not None and (not isinstance(client_id, str) or not _CLIENT_ID.match(client_id)):
+        raise AccountError(field + ".client_id", "%r is not an OAuth2 client id" % (client_id,))
+    # None: each client uses its own built-in registration where it has one (its role refuses otherwise).
+    out["client_id"] = client_id
+    return out
+
+
+def normalize_user(item, index, mail_domain, field_prefix="mail_clients_users", username_is_email=False):
     field = "%s[%d]" % (field_prefix, index)
     if not isinstance(item, dict):
         raise AccountError(field, "must be a mapping with at least 'login'")
@@ -233,9 +362,14 @@ def normalize_user(item, index, mail_domain, field_prefix="mail_clients_users"):
     if "login" not in item:
         raise AccountError(field + ".login", "is required")
     login = check_login(field + ".login", item["login"])
-    username = check_username(field + ".username", item.get("username") or login)
-    default_email = username if "@" in username else "%s@%s" % (username, mail_domain)
-    email = check_email(field + ".email", item.get("email") or default_email)
+    if username_is_email and not item.get("username"):
+        # A provider preset: the mail username is the address (the login's at the mail domain by default).
+        email = check_email(field + ".email", item.get("email") or "%s@%s" % (login, mail_domain))
+        username = check_username(field + ".email", email)
+    else:
+        username = check_username(field + ".username", item.get("username") or login)
+        default_email = username if "@" in username else "%s@%s" % (username, mail_domain)
+        email = check_email(field + ".email", item.get("email") or default_email)
     full_name = check_text(field + ".full_name", item.get("full_name") or "")
     return {"login": login, "username": username, "email": email, "full_name": full_name}
 
@@ -250,11 +384,16 @@ def normalize_account(account=None, users=None, field_prefix="mail_clients_accou
         raise AccountError(field_prefix, "unknown key(s) %s; allowed: %s"
                            % (", ".join(unknown), ", ".join(ACCOUNT_KEYS)))
 
+    provider = check_choice(field_prefix + ".provider", account.get("provider") or "documented", PROVIDERS)
+    defaults = preset_defaults(provider)
+
     def get(key):
-        return _field_and_value(account, key, field_prefix)
+        return _field_and_value(account, key, field_prefix, defaults)
 
     mail_domain = check_hostname(*get("mail_domain"))
     protocol = check_choice(*get("protocol"), PROTOCOLS)
+    if "incoming_hosts" in defaults:
+        defaults = dict(defaults, incoming_host=defaults["incoming_hosts"][protocol])
     incoming_security = check_security(*get("incoming_security"))
     smtp_security = check_security(*get("smtp_security"))
     incoming_port = account.get("incoming_port")
@@ -262,7 +401,7 @@ def normalize_account(account=None, users=None, field_prefix="mail_clients_accou
                      else check_port(field_prefix + ".incoming_port", incoming_port))
     smtp_port = account.get("smtp_port")
     if smtp_port is None:
-        smtp_port = DOCUMENTED["smtp_port"] if smtp_security == DOCUMENTED["smtp_security"] \
+        smtp_port = defaults["smtp_port"] if smtp_security == defaults["smtp_security"] \
             else PORTS[("smtp", smtp_security)]
     else:
         smtp_port = check_port(field_prefix + ".smtp_port", smtp_port)
@@ -277,9 +416,11 @@ def normalize_account(account=None, users=None, field_prefix="mail_clients_accou
     folders = {}
     for role in FOLDER_ROLES:
         folders[role] = check_folder("%s.folders.%s" % (field_prefix, role),
-                                     folders_in.get(role) or DOCUMENTED["folders"][role])
+                                     folders_in.get(role) or defaults["folders"][role])
 
+    auth = check_auth(*get("auth"))
     normalized = {
+        "provider": provider,
         "mail_domain": mail_domain,
         "display_name": check_text(*_display_name(account, mail_domain, field_prefix), allow_empty=False),
         "incoming": {
@@ -293,7 +434,10 @@ def normalize_account(account=None, users=None, field_prefix="mail_clients_accou
             "port": smtp_port,
             "security": smtp_security,
         },
-        "auth": check_auth(*get("auth")),
+        "auth": auth,
+        "oauth2": _oauth2(account, auth, provider, field_prefix),
+        # What a lab login's mail username is: the login name, or (a provider preset) its address.
+        "username_format": "email" if provider in PRESETS else "login",
         "save_password": check_bool(*get("save_password")),
         "pop_leave_on_server": check_bool(*get("pop_leave_on_server")),
         "imap_subscriptions": check_bool(*get("imap_subscriptions")),
@@ -307,7 +451,8 @@ def normalize_account(account=None, users=None, field_prefix="mail_clients_accou
         users = []
     if not isinstance(users, list):
         raise AccountError("mail_clients_users", "must be a list of mappings with 'login'")
-    normalized_users = [normalize_user(item, i, mail_domain) for i, item in enumerate(users)]
+    normalized_users = [normalize_user(item, i, mail_domain, username_is_email=provider in PRESETS)
+                        for i, item in enumerate(users)]
     seen = set()
     for i, user in enumerate(normalized_users):
         if user["login"] in seen:

@@ -11,6 +11,7 @@ from ansible_collections.middlebury.mail_clients.plugins.module_utils.account_mo
     ACCOUNT_KEYS,
     DOCUMENTED,
     FOLDER_ROLES,
+    OAUTH2_KEYS,
     PORTS,
     USER_KEYS,
 )
@@ -54,6 +55,7 @@ def test_role_argument_specs_declare_the_whole_model(role):
     assert account["type"] == "dict"
     assert set(account["options"]) == set(ACCOUNT_KEYS)
     assert set(account["options"]["folders"]["options"]) == set(FOLDER_ROLES)
+    assert set(account["options"]["oauth2"]["options"]) == set(OAUTH2_KEYS)
     users = options["mail_clients_users"]
     assert users["type"] == "list" and users["elements"] == "dict"
     assert set(users["options"]) == set(USER_KEYS)
