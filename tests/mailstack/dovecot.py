@@ -31,7 +31,16 @@ _DIALECTS = {
         "cleartext": ("disable_plaintext_auth = no", "disable_plaintext_auth = yes"),
         "debug": "verbose_ssl = yes\n",
         "mail": "mail_location = maildir:{mail}/%u/Maildir\n",
-        "passdb": "passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {users}/%Ln\n}}\n",
+        # Passwords for PLAIN/LOGIN only: without the filter a token would be checked as a password.
+        "passdb": ("passdb {{\n  driver = passwd-file\n  mechanisms = plain login\n"
+                   "  args = scheme=PLAIN username_format=%u {users}/%Ln\n}}\n"),
+        # Tokens: a passdb that asks the identity provider (RFC 7662 introspection, settings in a file).
+        "oauth2": ("passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {oauth2_file}\n}}\n"),
+        "oauth2_file": ("introspection_mode = post\nintrospection_url = {introspection_url}\n"
+                        "username_attribute = username\nactive_attribute = active\nactive_value = true\n"
+                        "tls_ca_cert_file = {ca}\n"),
+        # Every test client comes from 127.0.0.1: failed logins must not slow the next test's logins down.
+        "penalty": "service anvil {{\n  unix_listener anvil-auth-penalty {{\n    mode = 0\n  }}\n}}\n",
         "userdb": ("userdb {{\n  driver = passwd-file\n  args = username_format=%u {users}/%Ln\n"
                    "  default_fields = home={mail}/%u\n}}\n"),
         "login_format": "%Ln",
@@ -47,6 +56,12 @@ _DIALECTS = {
         "passdb": ("passdb passwd-file {{\n  default_password_scheme = PLAIN\n"
                    "  passwd_file_path = {users}/%{{user | username | lower}}\n}}\n"),
         "userdb": "userdb passwd-file {{\n  passwd_file_path = {users}/%{{user | username | lower}}\n}}\n",
+        # 2.4: the token mechanisms use these settings, not a passdb; the CA is an SSL client setting.
+        "oauth2": ("oauth2 {{\n  introspection_mode = post\n  introspection_url = {introspection_url}\n"
+                   "  username_attribute = username\n  active_attribute = active\n  active_value = true\n"
+                   "  ssl_client_ca_file = {ca}\n}}\n"),
+        "oauth2_file": "",
+        "penalty": "",
         "login_format": "%{{user | username | lower}}",
         "listen": "listen",
     },
@@ -67,13 +82,13 @@ ssl = yes
 {cert}
 ssl_min_protocol = TLSv1.2
 {cleartext}
-auth_mechanisms = plain login
+auth_mechanisms = plain login xoauth2 oauthbearer
 first_valid_uid = 1
 mail_uid = {mail_uid}
 mail_gid = {mail_gid}
 {mail}# One passwd-file per account: a new account is a new file, which Dovecot opens on first use, so it
 # works at once (a changed file is only re-read when a second has passed since the last check).
-{passdb}{userdb}namespace inbox {{
+{passdb}{oauth2}{userdb}{penalty}namespace inbox {{
   inbox = yes
   separator = /
 {special_use}}}
@@ -132,8 +147,13 @@ def _variant_settings(variant: dict, dialect: dict) -> list[str]:
     return lines
 
 
+def oauth2_file_path(workdir: Path) -> Path:
+    return workdir / "dovecot" / "dovecot-oauth2.conf.ext"
+
+
 def render(*, workdir: Path, instance_name: str, marker: str, imap_ip: str, ports: dict, cert: Path, key: Path,
-           variants: list[dict], mail_uid: int, mail_gid: int, dialect: str = "2.3") -> str:
+           variants: list[dict], mail_uid: int, mail_gid: int, introspection_url: str, ca: Path,
+           dialect: str = "2.3") -> str:
     """dovecot.conf text in the given dialect ("2.3" or "2.4").
 
     `ports` maps imap/imaps/pop3/pop3s to port numbers. Each variant is a dict with `name`, `ip`,
@@ -159,9 +179,10 @@ def render(*, workdir: Path, instance_name: str, marker: str, imap_ip: str, port
         "  mailbox %s {\n    special_use = %s\n  }\n" % (name, flag) for name, flag in SPECIAL_USE.items())
     d = workdir / "dovecot"
     users, mail = d / "users.d", workdir / "mail"
-    fill = {"marker_var": MARKER_VAR, "marker": marker, "mail": mail, "users": users}
+    fill = {"marker_var": MARKER_VAR, "marker": marker, "mail": mail, "users": users,
+            "oauth2_file": oauth2_file_path(workdir), "introspection_url": introspection_url, "ca": ca}
     pieces = {name: text.format(**fill) for name, text in words.items()
-              if name in ("environment", "mail", "passdb", "userdb", "login_format")}
+              if name in ("environment", "mail", "passdb", "userdb", "login_format", "oauth2", "penalty")}
     return _TEMPLATE.format(
         head=words["head"], debug=words["debug"], cert=words["cert"].format(cert=cert, key=key),
         cleartext=words["cleartext"][1],
@@ -169,6 +190,11 @@ def render(*, workdir: Path, instance_name: str, marker: str, imap_ip: str, port
         log=d / "dovecot.log", mail_uid=mail_uid, mail_gid=mail_gid,
         special_use=special, imap_listeners="".join(imap), pop3_listeners="".join(pop3), local_blocks=local_blocks,
         **pieces)
+
+
+def render_oauth2_file(*, introspection_url: str, ca: Path, dialect: str = "2.3") -> str:
+    """The 2.3 oauth2 passdb's settings file ('' for 2.4, which has them in dovecot.conf)."""
+    return _DIALECTS[dialect]["oauth2_file"].format(introspection_url=introspection_url, ca=ca)
 
 
 def conf_path(workdir: Path) -> Path:

@@ -86,7 +86,7 @@ class Pki:
         """Leaf for `names` (first one is the CN) signed by CA `ca_name`; returns the full chain file."""
         d = self.dir / ca_name
         leaf = self.dir / (out_name + ".pem")
-        san = ",".join("DNS:" + n for n in names)
+        san = ",".join(n if n.startswith("IP:") else "DNS:" + n for n in names)
         self._openssl("ca", "-batch", "-notext", "-config", str(d / "ca.cnf"), "-cert", str(d / "ca.pem"),
                       "-keyfile", str(d / "ca.key"), "-in", str(self.dir / "server.csr"), "-out", str(leaf),
                       "-subj", "/CN=" + names[0], "-extensions", "leaf_ext",

@@ -57,6 +57,9 @@ smtpd_tls_received_header = yes
 smtpd_sasl_auth_enable = yes
 smtpd_sasl_type = dovecot
 smtpd_sasl_path = {auth}
+# OAuth2 tokens as long as Entra's arrive on the AUTH line (NeoMutt XOAUTH2, mutt OAUTHBEARER): the default 2048
+# would cut them ("Invalid base64 data in initial response").
+line_length_limit = 8192
 smtpd_sasl_security_options = noanonymous
 smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination
 smtpd_recipient_restrictions = permit_sasl_authenticated, reject

@@ -42,6 +42,24 @@ def _documented() -> dict:
     }
 
 
+@functools.cache
+def _idp_names() -> tuple:
+    """The stand-in identity provider's names: its own, and every host of the presets' OAuth2 endpoints (from
+    the account model), so that a client configured with a preset reaches the stand-in, never the real one."""
+    model = _load_model()
+    names = [IDP_NAME]
+    for preset in model.PRESETS.values():
+        oauth2 = preset["oauth2"]
+        for key in ("authorization_endpoint", "token_endpoint", "device_authorization_endpoint"):
+            names.append(oauth2[key].split("/")[2])
+        names.append(oauth2["issuer"])
+    return tuple(dict.fromkeys(names))
+
+
+def idp_names() -> list:
+    return list(_idp_names())
+
+
 def documented() -> dict:
     """Names and ports of the documented servers, from the account model (a fresh copy each call)."""
     return dict(_documented())
@@ -51,6 +69,12 @@ def documented() -> dict:
 # equals the server's as secure and would advertise AUTH before STARTTLS (client source is 127.0.0.1).
 IMAP_HOST_OFFSET = 2
 SMTP_HOST_OFFSET = 3
+# The stand-in OAuth2 identity provider (tests/mailstack/idp.py), HTTPS on 443 as the real ones.
+IDP_HOST_OFFSET = 4
+IDP_PORT = 443
+IDP_NAME = "idp.mailstack.test"
+# The client Dovecot introspects tokens as (RFC 7662 needs one).
+INTROSPECTION_CLIENT = "dovecot"
 NEGATIVE_OFFSETS = {
     "expired": 10,
     "expiring": 17,

@@ -30,7 +30,7 @@ MAIL_UID = MAIL_GID = 65534  # nobody:nogroup owns all test mailboxes; only the 
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 8.0
 _TLS_VARIANTS = ("expired", "wrong_name", "untrusted", "expiring")
-_WORKDIR_PARTS = ("pki", "dovecot", "postfix", "run", "mail", "hosts", "state.json", "blackhole.pid")
+_WORKDIR_PARTS = ("pki", "dovecot", "postfix", "run", "mail", "hosts", "state.json", "blackhole.pid", "idp")
 
 NEGATIVE_DOCS = {
     "expired": "IMAP 143(STARTTLS)/993, POP3 110(STLS)/995, SMTP 25(STARTTLS): leaf for the real names, "
@@ -74,6 +74,7 @@ class MailStack:
         self.names = settings.documented()
         self.imap_host_ip = settings.address(self.instance, settings.IMAP_HOST_OFFSET)
         self.smtp_host_ip = settings.address(self.instance, settings.SMTP_HOST_OFFSET)
+        self.idp_ip = settings.address(self.instance, settings.IDP_HOST_OFFSET)
         self.closed_port = settings.CLOSED_PORT
         digest = hashlib.sha1(str(self.workdir).encode()).hexdigest()[:8]
         # Dovecot overwrites its children's environment with the process title, so they are found
@@ -94,7 +95,68 @@ class MailStack:
 
     @property
     def hosts(self) -> dict:
-        return {self.names["imap_host"]: self.imap_host_ip, self.names["smtp_host"]: self.smtp_host_ip}
+        """Name -> stand-in address, for clients run through wrap(): the mail servers and every identity
+        provider name (the stand-in IdP answers for all of them)."""
+        hosts = {self.names["imap_host"]: self.imap_host_ip, self.names["smtp_host"]: self.smtp_host_ip}
+        hosts.update(dict.fromkeys(settings.idp_names(), self.idp_ip))
+        return hosts
+
+    # ----- the stand-in identity provider ------------------------------------------------------
+    @property
+    def idp_dir(self) -> Path:
+        return self.workdir / "idp"
+
+    @property
+    def idp_pid_file(self) -> Path:
+        return self.idp_dir / "idp.pid"
+
+    @property
+    def idp(self) -> dict:
+        """Where the stand-in OAuth2 identity provider answers (see tests/mailstack/idp.py for the API)."""
+        base = "https://%s" % settings.IDP_NAME
+        return {"name": settings.IDP_NAME, "ip": self.idp_ip, "port": settings.IDP_PORT, "issuer": base,
+                "names": settings.idp_names(),
+                "authorization_endpoint": base + "/authorize", "token_endpoint": base + "/token",
+                "device_authorization_endpoint": base + "/devicecode", "revocation_endpoint": base + "/revoke",
+                "introspection_endpoint": base + "/introspect", "test_api": base + "/test/",
+                "introspection_client": settings.INTROSPECTION_CLIENT}
+
+    def _introspection_secret(self) -> str:
+        path = self.idp_dir / "introspection.secret"
+        if not path.exists():
+            self.idp_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_hex(16))
+        return path.read_text().strip()
+
+    def _introspection_url(self) -> str:
+        # By address: Dovecot resolves names through the system resolver, which knows no test names.
+        return "https://%s:%s@%s/introspect" % (settings.INTROSPECTION_CLIENT, self._introspection_secret(),
+                                                 self.idp_ip)
+
+    def idp_call(self, path: str, body: dict | None = None, timeout: float = 15.0) -> dict:
+        """One call of the identity provider (the test API, or a flow endpoint), by address, over verified TLS."""
+        import http.client
+
+        conn = http.client.HTTPSConnection(self.idp_ip, settings.IDP_PORT, timeout=timeout,
+                                           context=context_for(settings.IDP_NAME, self.ca_path))
+        try:
+            data = None if body is None else json.dumps(body)
+            headers = {"Host": settings.IDP_NAME}
+            if data is not None:
+                headers["Content-Type"] = "application/json"
+            conn.request("GET" if body is None else "POST", path, body=data, headers=headers)
+            response = conn.getresponse()
+            payload = response.read()
+        finally:
+            conn.close()
+        result = json.loads(payload or b"{}")
+        if response.status >= 400:
+            raise MailStackError("identity provider %s answered %d: %s" % (path, response.status, result))
+        return result
+
+    def tokens_for(self, user: str, client_id: str = "mailstack-test") -> dict:
+        """Tokens for `user`, as if they had signed in (the test API): access_token, refresh_token, expires_in."""
+        return self.idp_call("/test/tokens", {"user": user, "client_id": client_id})
 
     @property
     def hosts_file(self) -> Path:
@@ -256,7 +318,8 @@ class MailStack:
     def _master_pids(self) -> dict:
         return {"dovecot": procs.read_pidfile(dovecot.pid_path(self.workdir)),
                 "postfix": procs.read_pidfile(postfix.pid_path(self.workdir)),
-                "blackhole": procs.read_pidfile(self.blackhole_pid_file)}
+                "blackhole": procs.read_pidfile(self.blackhole_pid_file),
+                "idp": procs.read_pidfile(self.idp_pid_file)}
 
     def _is_ours(self, pid: int) -> bool:
         cmd = procs.cmdline_of(pid)
@@ -275,12 +338,12 @@ class MailStack:
                 if pid and procs.alive(pid) and self._is_ours(pid)}
 
     def is_running(self) -> bool:
-        return len(self._live_masters()) == 3
+        return len(self._live_masters()) == len(self._master_pids())
 
     def status(self) -> dict:
         masters = self._live_masters()
         return {
-            "running": len(masters) == 3,
+            "running": len(masters) == len(self._master_pids()),
             "instance": self.instance,
             "workdir": str(self.workdir),
             "pids": masters,
@@ -296,6 +359,9 @@ class MailStack:
             "inbox_subjects": self.inbox_subjects,
             "folder_subjects": self.folder_subjects,
             "logs": {"dovecot": str(self.dovecot_log), "postfix": str(self.postfix_log)},
+            "idp": self.idp,
+            "sasl": {"imap_pop3": ["PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"],
+                     "smtp": ["PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"], "offered": "after TLS only"},
             "dovecot_conf": str(self.dovecot_conf),
             "negatives": self.negatives,
             "closed_port": self.closed_port,
@@ -309,6 +375,7 @@ class MailStack:
         p = self.ports
         out = [(self.imap_host_ip, p[k]) for k in ("imap", "imaps", "pop3", "pop3s")]
         out.append((self.smtp_host_ip, p["smtp"]))
+        out.append((self.idp_ip, settings.IDP_PORT))
         for name, neg in self.negatives.items():
             if name != "closed":
                 out.extend((neg["host_ip"], port) for port in neg["ports"].values())
@@ -379,6 +446,7 @@ class MailStack:
         key = pki.make_leaf_key()
         pki.restrict_key(key)
         chains = {
+            "idp": pki.issue("ca", "idp", [*settings.idp_names(), "IP:" + self.idp_ip], -1, 365),
             "good": pki.issue("ca", "good", good, -1, 365),
             "expired": pki.issue("ca", "expired", good, -60, -1),
             "expiring": pki.issue("ca", "expiring", good, -1, 5),
@@ -412,7 +480,9 @@ class MailStack:
             workdir=self.workdir, marker=self.marker, imap_ip=self.imap_host_ip,
             ports={k: v for k, v in self.ports.items() if k != "smtp"}, cert=chains["good"], key=key,
             variants=dv, mail_uid=MAIL_UID, mail_gid=MAIL_GID, instance_name=self.dovecot_instance_name,
-            dialect=dovecot.version()))
+            introspection_url=self._introspection_url(), ca=self.ca_path, dialect=dovecot.version()))
+        dovecot.oauth2_file_path(self.workdir).write_text(dovecot.render_oauth2_file(
+            introspection_url=self._introspection_url(), ca=self.ca_path, dialect=dovecot.version()))
         postfix.prepare(self.workdir)
         main_cf, master_cf = postfix.render(
             workdir=self.workdir, marker=self.marker, smtp_ip=self.smtp_host_ip, port=self.ports["smtp"],
@@ -437,6 +507,19 @@ class MailStack:
                               capture_output=True, text=True, timeout=30, env=env, check=False)
         if proc.returncode:
             raise MailStackError(proc.stderr.strip() or "blackhole failed to start")
+
+    def _start_idp(self, key: Path, chain: Path) -> None:
+        config = self.idp_dir / "config.json"
+        config.write_text(json.dumps({
+            "address": self.idp_ip, "port": settings.IDP_PORT, "cert": str(chain), "key": str(key),
+            "pid_file": str(self.idp_pid_file),
+            "introspection_clients": {settings.INTROSPECTION_CLIENT: self._introspection_secret()}}))
+        config.chmod(0o600)
+        env = {"PATH": "/usr/bin:/bin", procs.MARKER_VAR: self.marker}
+        proc = subprocess.run([sys.executable, str(Path(__file__).with_name("idp.py")), str(config)],
+                              capture_output=True, text=True, timeout=30, env=env, check=False)
+        if proc.returncode:
+            raise MailStackError(proc.stderr.strip() or "the identity provider failed to start")
 
     def _wait_listening(self, deadline: float) -> None:
         wanted = set(self._bindings())
@@ -511,6 +594,7 @@ class MailStack:
                 dovecot.start(self.workdir)
                 postfix.start(self.workdir)
                 self._start_blackhole()
+                self._start_idp(key, chains["idp"])
                 self._wait_listening(deadline)
                 self._warm_up(deadline)
                 self._check_closed()

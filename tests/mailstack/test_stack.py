@@ -51,10 +51,12 @@ def _running(pid):
 def test_stack_is_up_and_reports_itself(mail_stack):
     status = mail_stack.status()
     assert status["running"] is True
-    assert set(status["pids"]) == {"dovecot", "postfix", "blackhole"}
+    assert set(status["pids"]) == {"dovecot", "postfix", "blackhole", "idp"}
     assert Path(status["ca_path"]).is_file()
+    idp_names = status["idp"]["names"]
     assert status["hosts"] == {_imap_host(mail_stack): mail_stack.imap_host_ip,
-                               _smtp_host(mail_stack): mail_stack.smtp_host_ip}
+                               _smtp_host(mail_stack): mail_stack.smtp_host_ip,
+                               **dict.fromkeys(idp_names, mail_stack.idp_ip)}
     assert not mail_stack.imap_host_ip.startswith("127.0.0.")
     assert "%s %s" % (mail_stack.imap_host_ip, _imap_host(mail_stack)) in Path(status["hosts_file"]).read_text()
     assert set(status["users"]) >= {"jdoe", "asmith"}
