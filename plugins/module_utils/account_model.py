@@ -477,8 +477,29 @@ def account_endpoints(normalized):
     ]
 
 
+def provider_endpoints(normalized):
+    """A preset provider's endpoints, on the account's (possibly overridden) hosts: IMAP and POP3 with implicit
+    TLS, and SMTP submission as the account has it (587 STARTTLS)."""
+    preset = PRESETS[normalized["provider"]]
+    incoming = normalized["incoming"]
+    hosts = dict(preset["incoming_hosts"])
+    hosts[incoming["protocol"]] = incoming["host"]
+    smtp = normalized["smtp"]
+    return [
+        {"name": "imaps", "protocol": "imap", "host": hosts["imap"], "port": PORTS[("imap", "ssl")],
+         "security": "ssl"},
+        {"name": "pop3s", "protocol": "pop3", "host": hosts["pop3"], "port": PORTS[("pop3", "ssl")],
+         "security": "ssl"},
+        {"name": "smtp%s" % ("s" if smtp["security"] == "ssl" else "_starttls"), "protocol": "smtp",
+         "host": smtp["host"], "port": smtp["port"], "security": smtp["security"]},
+    ]
+
+
 def documented_endpoints(normalized=None):
-    """The four endpoints of the documentation, on the (possibly overridden) hosts of an account."""
+    """The four endpoints of the documentation, on the (possibly overridden) hosts of an account; for an account
+    of a preset provider, that provider's endpoints (provider_endpoints)."""
+    if normalized is not None and normalized.get("provider") in PRESETS:
+        return provider_endpoints(normalized)
     hosts = {"incoming_host": DOCUMENTED["incoming_host"], "smtp_host": DOCUMENTED["smtp_host"]}
     smtp_port = DOCUMENTED["smtp_port"]
     if normalized is not None:

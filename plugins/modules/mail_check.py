@@ -126,6 +126,29 @@ options:
   password:
     description: Password for O(username). Sent only over verified TLS.
     type: str
+  auth:
+    description:
+      - V(password) checks the normal-password login (O(auth_mechanisms) must be offered after TLS).
+      - V(oauth2) requires XOAUTH2 or OAUTHBEARER after TLS (finding C(no_oauth_mechanism)), and logs in with a token
+        when O(access_token) or O(token_command) is given.
+      - Default the auth of O(account) (a provider preset implies V(oauth2)), else V(password).
+    type: str
+    choices: [password, oauth2]
+  access_token:
+    description:
+      - An OAuth2 access token for O(username), for an opt-in token login with O(auth=oauth2). Sent only over
+        verified TLS, as XOAUTH2 (or OAUTHBEARER when only that is offered), then proven by a second command (Exchange
+        Online can report success for a username that does not match the token). Never logged.
+    type: str
+  token_command:
+    description:
+      - A command run on the managed host (C(/bin/sh -c), at most 30 seconds) whose first line of output is the access
+        token, instead of O(access_token), for example a client's own token helper.
+    type: str
+  token_command_user:
+    description: Run O(token_command) as this user (the module must run as root to switch), for a token kept in that
+      user's home.
+    type: str
   auth_mechanisms:
     description:
       - Normal-password mechanisms that count, in order of preference. At least one must be offered after TLS.
@@ -369,6 +392,10 @@ ARGUMENT_SPEC = {
     "days_critical": {"type": "int", "default": 7},
     "username": {"type": "str"},
     "password": {"type": "str", "no_log": True},
+    "auth": {"type": "str", "choices": ["password", "oauth2"]},
+    "access_token": {"type": "str", "no_log": True},
+    "token_command": {"type": "str"},
+    "token_command_user": {"type": "str"},
     "auth_mechanisms": {"type": "list", "elements": "str", "default": ["PLAIN", "LOGIN"],
                         "choices": ["PLAIN", "LOGIN"]},
     "ehlo_name": {"type": "str"},
@@ -376,16 +403,44 @@ ARGUMENT_SPEC = {
 }
 
 
+TOKEN_COMMAND_TIMEOUT = 30
+
+
+def _token_from_command(module):
+    """The first line token_command prints, run as token_command_user when given. The token is never logged."""
+    params = module.params
+    argv = ["timeout", str(TOKEN_COMMAND_TIMEOUT), "/bin/sh", "-c", params["token_command"]]
+    user = params["token_command_user"]
+    if user:
+        if os.geteuid() != 0:
+            module.fail_json(msg="token_command_user needs the module to run as root (become: true)")
+        argv = ["runuser", "-u", user, "--", *argv]
+    rc, out, err = module.run_command(argv)
+    lines = out.strip().splitlines()
+    if rc != 0 or not lines:
+        module.fail_json(msg="token_command failed (rc=%d) and printed no token: %s" % (rc, err.strip()[:300]))
+    token = lines[0].strip()
+    module.no_log_values.add(token)
+    return token
+
+
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
-                           mutually_exclusive=[("endpoints", "account")],
-                           required_together=[("username", "password")])
+                           mutually_exclusive=[("endpoints", "account"), ("password", "access_token"),
+                                               ("password", "token_command"), ("access_token", "token_command")],
+                           required_by={"password": "username", "access_token": "username",
+                                        "token_command": "username", "token_command_user": "token_command"})
     params = module.params
     if params["timeout"] <= 0 or params["deadline"] <= 0:
         module.fail_json(msg="timeout and deadline must be positive")
     if params["ca_path"] and not os.path.exists(params["ca_path"]):
         module.fail_json(msg="ca_path %s does not exist on this host" % params["ca_path"])
     try:
+        params["auth"] = params["auth"] or (account_model.normalize_account(params["account"])["auth"]
+                                            if params["account"] is not None else "password")
+        params["token"] = params["access_token"] or (_token_from_command(module) if params["token_command"] else None)
+        if params["token"] is not None and params["auth"] != "oauth2":
+            module.fail_json(msg="access_token and token_command need auth: oauth2")
         endpoints = runner.select_endpoints(account_model, params["endpoints"], params["account"],
                                             params["endpoint_set"], params["only"])
         results, summary = runner.run_checks(endpoints, params)

@@ -61,7 +61,7 @@ _DIALECTS = {
                    "  username_attribute = username\n  active_attribute = active\n  active_value = true\n"
                    "  ssl_client_ca_file = {ca}\n}}\n"),
         "oauth2_file": "",
-        "penalty": "",
+        "penalty": "service anvil {{\n  unix_listener anvil-auth-penalty {{\n    mode = 0\n  }}\n}}\n",
         "login_format": "%{{user | username | lower}}",
         "listen": "listen",
     },

@@ -218,7 +218,48 @@ def expiry(facts, warning_days, critical_days):
     return out
 
 
+# Exchange Online's own words (matched case-insensitively). Only these are conclusive: its IMAP
+# "NO LOGIN failed." means basic auth off, a wrong password, or IMAP disabled for the mailbox alike.
+SMTP_AUTH_DISABLED = "smtpclientauthentication is disabled for the tenant"
+BASIC_AUTH_DISABLED = ("basic authentication is disabled", "basic authentication is not supported")
+AMBIGUOUS_EXCHANGE = ("login failed.", "authenticate failed.")
+# How Exchange Online greets (IMAP, POP3, SMTP).
+EXCHANGE_GREETINGS = ("microsoft exchange", "microsoft esmtp mail service")
+
+
+def is_exchange(greeting):
+    return any(word in (greeting or "").lower() for word in EXCHANGE_GREETINGS)
+
+
 def login_failed(reply):
+    text = (reply or "no reason given").strip()
+    lower = text.lower()
+    if SMTP_AUTH_DISABLED in lower:
+        return finding("smtp_auth_disabled", "fail", "policy",
+                       "The server turned SMTP AUTH off for the whole tenant (%s): no client can send through it "
+                       "with a password or with OAuth2 until its administrators allow SMTP AUTH again." % text)
+    if any(words in lower for words in BASIC_AUTH_DISABLED):
+        return finding("basic_auth_disabled", "fail", "policy",
+                       "The server no longer accepts password logins (%s). The network, TLS and the password may "
+                       "all be fine: the clients must use OAuth2 (mail_clients_account.provider, auth: oauth2)." % text)
+    if lower.rstrip().endswith(AMBIGUOUS_EXCHANGE):
+        return finding("login_failed", "fail", "auth",
+                       "The server refused the login (%s). Exchange Online answers this for a wrong password, for a "
+                       "mailbox without IMAP or POP, and for password logins that are switched off alike: check "
+                       "the password, then whether the tenant still allows basic authentication." % text)
     return finding("login_failed", "fail", "auth",
                    "The server rejected the username or password (%s). The network and TLS are fine: check the "
-                   "username and the password." % (reply or "no reason given").strip())
+                   "username and the password." % text)
+
+
+def no_oauth_mechanism(offered):
+    return finding("no_oauth_mechanism", "fail", "policy",
+                   "After TLS the server offers no OAuth2 login (XOAUTH2 or OAUTHBEARER); it offers %s. Clients set "
+                   "to OAuth2 cannot log in here." % (", ".join(offered) if offered else "nothing"), offered=offered)
+
+
+def oauth_rejected(reply):
+    return finding("oauth_rejected", "fail", "auth",
+                   "The server refused the OAuth2 access token (%s). The network and TLS are fine: the token has "
+                   "expired or was revoked, was issued for another user, or lacks this protocol's scope."
+                   % ((reply or "no reason given").strip()))

@@ -132,6 +132,41 @@ class Imap:
                 status, _sep, text = line[len(tag) + 1:].partition(" ")
                 return status.upper() == "OK", mechanism, text
 
+    def token_login(self, caps, username, token):
+        """(accepted, mechanism, server text) of an XOAUTH2/OAUTHBEARER login, proven by a second command:
+        Exchange Online can report success for a username that does not match the token."""
+        mechanism = sasl.choose_token(mechanisms(caps))
+        if mechanism is None:
+            return False, None, "no token mechanism is offered"
+        response = sasl.token_response(mechanism, username, token)
+        tag = self._tag()
+        shown = "%s AUTHENTICATE %s %s" % (tag, mechanism, sasl.HIDDEN)
+        if "SASL-IR" in caps:
+            self.conn.send("%s AUTHENTICATE %s %s" % (tag, mechanism, response), shown)
+            pending = []
+        else:
+            self.conn.send("%s AUTHENTICATE %s" % (tag, mechanism))
+            pending = [response]
+        challenge = ""
+        while True:
+            line = self.conn.readline()
+            if line.startswith("+"):
+                if pending:
+                    self.conn.send(pending.pop(), sasl.HIDDEN)
+                else:  # the server's error, as a challenge: an empty response ends the exchange
+                    challenge = sasl.error_challenge(line)
+                    self.conn.send("")
+                continue
+            if line.startswith(tag + " "):
+                status, _sep, text = line[len(tag) + 1:].partition(" ")
+                break
+        if status.upper() != "OK":
+            return False, mechanism, ("%s %s" % (text, challenge)).strip()
+        status, after, _untagged = self.command("SELECT INBOX")
+        if status != "OK":
+            return False, mechanism, "the login was reported as accepted, but SELECT INBOX then failed: %s" % after
+        return True, mechanism, text
+
     def _login_command(self, caps, username, password):
         """LOGIN with quoted strings, or literals for what a quoted string cannot carry (UTF-8)."""
         tag = self._tag()

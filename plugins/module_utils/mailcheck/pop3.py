@@ -103,5 +103,32 @@ class Pop3:
                 continue
             return line.startswith("+OK"), mechanism, line
 
+    def token_login(self, caps, username, token):
+        """XOAUTH2/OAUTHBEARER as Exchange Online wants it (the command, then the response on its own line),
+        proven by STAT."""
+        mechanism = sasl.choose_token(mechanisms(caps))
+        if mechanism is None:
+            return False, None, "no token mechanism is offered"
+        self.conn.send("AUTH %s" % mechanism)
+        pending = [sasl.token_response(mechanism, username, token)]
+        challenge = ""
+        while True:
+            line = self.conn.readline()
+            if line.startswith("+ ") or line == "+":
+                if pending:
+                    self.conn.send(pending.pop(), sasl.HIDDEN)
+                else:
+                    challenge = sasl.error_challenge(line)
+                    self.conn.send("")
+                continue
+            break
+        if not line.startswith("+OK"):
+            return False, mechanism, ("%s %s" % (line, challenge)).strip()
+        self.conn.send("STAT")
+        ok, after = self._status("STAT")
+        if not ok:
+            return False, mechanism, "the login was reported as accepted, but STAT then failed: %s" % after
+        return True, mechanism, line
+
     def quit(self):
         self.conn.send("QUIT")

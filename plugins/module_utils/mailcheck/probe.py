@@ -9,7 +9,7 @@ import contextlib
 import re
 import ssl
 
-from . import findings, imap, pop3, resolve, smtp, tls
+from . import findings, imap, pop3, resolve, sasl, smtp, tls
 from .clock import Timings
 from .connect import tcp_connect
 from .wire import LineConn
@@ -63,6 +63,10 @@ class Probe:
             "ip_version": opts["family"], "address": None, "connect_to": None, "tls": None,
             "certificate": None, "greeting": None,
             "capabilities": {"before_tls": None, "after_tls": None},
+            # The SASL mechanisms offered on each side of TLS (None: that side was not seen, as before implicit TLS).
+            "sasl": {"before_tls": None, "after_tls": None},
+            # "exchange_online" when the greeting is Exchange's (its refusals are then read in its words).
+            "server": None,
             "auth": {"attempted": False, "success": None, "mechanism": None, "reply": None},
             "connect_attempts": [],
         })
@@ -129,6 +133,8 @@ class Probe:
         with self._step("greeting"):
             text, caps = self.dialogue.greeting()
         self.result["greeting"] = text
+        if findings.is_exchange(text):
+            self.result["server"] = "exchange_online"
         if caps is None:  # SMTP always needs EHLO; IMAP only when the greeting did not list them
             with self._step("capabilities"):
                 caps = self.dialogue.capabilities()
@@ -139,6 +145,7 @@ class Probe:
     def _before_tls(self, caps):
         """Judge the plaintext offer. False when STARTTLS is missing: nothing more to test."""
         judge = _JUDGES[self.endpoint["protocol"]]
+        self.result["sasl"]["before_tls"] = judge.mechanisms(caps)
         offered = judge.auth_before_tls(caps, self.result["greeting"])
         missing = not _offers(caps, self.dialogue.starttls_word)
         if missing:  # the more basic problem first: it decides the endpoint's message
@@ -163,16 +170,25 @@ class Probe:
 
     def _after_tls(self, caps):
         judge = _JUDGES[self.endpoint["protocol"]]
+        offered = judge.mechanisms(caps)
+        self.result["auth"]["offered"] = offered
+        self.result["sasl"]["after_tls"] = offered
+        if self.opts.get("auth") == "oauth2":
+            if sasl.choose_token(offered) is None:
+                self.findings.append(findings.no_oauth_mechanism(offered))
+            elif self.opts["username"] and self.opts.get("token"):
+                self._login(caps, token=self.opts["token"])
+            self._quit()
+            return
         ways = judge.password_ways(caps)
         wanted = [m.upper() for m in self.opts["auth_mechanisms"]]
-        self.result["auth"]["offered"] = judge.mechanisms(caps)
         if not any(m in wanted for m in ways):
-            self.findings.append(findings.no_password_mechanism(judge.mechanisms(caps) or ways, wanted))
+            self.findings.append(findings.no_password_mechanism(offered or ways, wanted))
         elif self.opts["username"] and self.opts["password"] is not None:
             self._login(caps)
         self._quit()
 
-    def _login(self, caps):
+    def _login(self, caps, token=None):
         # The hard rule: credentials only inside a TLS session whose certificate and name verified.
         sock = self.conn.sock
         if not isinstance(sock, ssl.SSLSocket) or sock.context.verify_mode != ssl.CERT_REQUIRED \
@@ -185,13 +201,19 @@ class Probe:
         self.conn.reply_timeout = max(self.deadline.step_timeout, LOGIN_WAIT)
         try:
             with self._step("auth"):
-                ok, mechanism, reply = self.dialogue.login(caps, self.opts["username"], self.opts["password"],
-                                                           self.opts["auth_mechanisms"])
+                if token is not None:
+                    ok, mechanism, reply = self.dialogue.token_login(caps, self.opts["username"], token)
+                else:
+                    ok, mechanism, reply = self.dialogue.login(caps, self.opts["username"], self.opts["password"],
+                                                               self.opts["auth_mechanisms"])
         finally:
             self.conn.reply_timeout = None
         self.result["auth"].update({"success": ok, "mechanism": mechanism, "reply": _short(reply)})
         if not ok:
-            self.findings.append(findings.login_failed(reply))
+            refused = findings.login_failed(reply)
+            if token is not None and refused["code"] != "smtp_auth_disabled":
+                refused = findings.oauth_rejected(reply)
+            self.findings.append(refused)
 
     def _quit(self):
         # The verdict is in; a failed goodbye changes nothing.

@@ -90,5 +90,32 @@ class Smtp:
                 continue
             return code == 235, mechanism, "%d %s" % (code, " ".join(texts))
 
+    def token_login(self, caps, username, token):
+        """AUTH XOAUTH2/OAUTHBEARER with the initial response, proven by MAIL FROM (then RSET)."""
+        mechanism = sasl.choose_token(mechanisms(caps))
+        if mechanism is None:
+            return False, None, "no token mechanism is offered"
+        response = sasl.token_response(mechanism, username, token)
+        self.conn.send("AUTH %s %s" % (mechanism, response), "AUTH %s %s" % (mechanism, sasl.HIDDEN))
+        challenge = ""
+        while True:
+            code, texts = self.reply()
+            if code == 334:  # the error, as a challenge: an empty response ends the exchange
+                challenge = sasl.error_challenge("334 " + " ".join(texts))
+                self.conn.send("")
+                continue
+            break
+        text = "%d %s" % (code, " ".join(texts))
+        if code != 235:
+            return False, mechanism, ("%s %s" % (text, challenge)).strip()
+        self.conn.send("MAIL FROM:<%s>" % (username if "@" in username else ""))
+        after, after_texts = self.reply()
+        self.conn.send("RSET")
+        self.reply()
+        if after != 250:
+            return False, mechanism, "the login was reported as accepted, but MAIL FROM then failed: %d %s" % (
+                after, " ".join(after_texts))
+        return True, mechanism, text
+
     def quit(self):
         self.conn.send("QUIT")
