@@ -56,6 +56,21 @@ def _idp_names() -> tuple:
     return tuple(dict.fromkeys(names))
 
 
+@functools.cache
+def _preset_mail_names() -> tuple:
+    """Every mail server name of the presets (from the account model): the Exchange-like variants answer for them."""
+    model = _load_model()
+    names = []
+    for preset in model.PRESETS.values():
+        names.extend(preset["incoming_hosts"].values())
+        names.append(preset["smtp_host"])
+    return tuple(dict.fromkeys(names))
+
+
+def preset_mail_names() -> list:
+    return list(_preset_mail_names())
+
+
 def idp_names() -> list:
     return list(_idp_names())
 
@@ -84,7 +99,11 @@ NEGATIVE_OFFSETS = {
     "no_starttls": 14,
     "blackhole": 15,
     "closed": 16,
+    "exchange": 18,
+    "exchange_tenant": 19,
 }
+# The Exchange-like variants (exchange.py): Exchange Online's ports, SMTP submission on 587.
+EXCHANGE_PORTS = {"imaps": 993, "pop3s": 995, "submission": 587}
 # Port that nothing of ours listens on, on any address of the block (verified at start).
 CLOSED_PORT = 1
 WRONG_CERT_NAME = "wrong-name.example.net"

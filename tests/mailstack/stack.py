@@ -30,7 +30,8 @@ MAIL_UID = MAIL_GID = 65534  # nobody:nogroup owns all test mailboxes; only the 
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 8.0
 _TLS_VARIANTS = ("expired", "wrong_name", "untrusted", "expiring")
-_WORKDIR_PARTS = ("pki", "dovecot", "postfix", "run", "mail", "hosts", "state.json", "blackhole.pid", "idp")
+_WORKDIR_PARTS = ("pki", "dovecot", "postfix", "run", "mail", "hosts", "state.json", "blackhole.pid", "idp",
+                  "exchange")
 
 NEGATIVE_DOCS = {
     "expired": "IMAP 143(STARTTLS)/993, POP3 110(STLS)/995, SMTP 25(STARTTLS): leaf for the real names, "
@@ -46,7 +47,14 @@ NEGATIVE_DOCS = {
                    "succeeds; nothing on 993/995",
     "blackhole": "IMAP 143/993, POP3 110/995, SMTP 25 accept the TCP connection and never send a byte",
     "closed": "nothing listens on this address (connection refused on every port)",
+    "exchange": "behaves as Exchange Online does today (tests/mailstack/exchange.py), for the documented names and "
+                "the presets' mail servers: IMAP 993, POP3 995, SMTP 587 STARTTLS; AUTH=PLAIN and XOAUTH2 offered, "
+                "password logins refused ('NO Basic authentication is disabled.', SMTP '535 5.7.139 ... basic "
+                "authentication is disabled.'), XOAUTH2 with a token from the stack's identity provider accepted",
+    "exchange_tenant": "the same, with SMTP AUTH off for the tenant: SMTP '535 5.7.139 ... SmtpClientAuthentication "
+                       "is disabled for the Tenant ...' for passwords and tokens alike",
 }
+_EXCHANGE_VARIANTS = ("exchange", "exchange_tenant")
 
 
 class MailStackError(RuntimeError):
@@ -109,6 +117,20 @@ class MailStack:
     @property
     def idp_pid_file(self) -> Path:
         return self.idp_dir / "idp.pid"
+
+    @property
+    def exchange_pid_file(self) -> Path:
+        return self.workdir / "exchange" / "exchange.pid"
+
+    @property
+    def exchange_log(self) -> Path:
+        """One JSON line per login attempt at the Exchange-like variants: protocol, mechanism, tls, outcome, user."""
+        return self.workdir / "exchange" / "logins.jsonl"
+
+    def exchange_logins(self) -> list:
+        if not self.exchange_log.exists():
+            return []
+        return [json.loads(line) for line in self.exchange_log.read_text().splitlines() if line.strip()]
 
     @property
     def idp(self) -> dict:
@@ -225,6 +247,9 @@ class MailStack:
                 cert_names = []
             elif name in ("blackhole", "closed"):
                 cert_names = []
+            elif name in _EXCHANGE_VARIANTS:
+                ports = dict(settings.EXCHANGE_PORTS)
+                cert_names = good + settings.preset_mail_names()
             elif name == "wrong_name":
                 cert_names = [settings.WRONG_CERT_NAME]
             elif name == "untrusted":
@@ -235,6 +260,8 @@ class MailStack:
                      "description": NEGATIVE_DOCS[name]}
             if name == "blackhole":
                 entry["pid_file"] = str(self.blackhole_pid_file)
+            if name in _EXCHANGE_VARIANTS:
+                entry["log"] = str(self.exchange_log)
             out[name] = entry
         return out
 
@@ -319,7 +346,8 @@ class MailStack:
         return {"dovecot": procs.read_pidfile(dovecot.pid_path(self.workdir)),
                 "postfix": procs.read_pidfile(postfix.pid_path(self.workdir)),
                 "blackhole": procs.read_pidfile(self.blackhole_pid_file),
-                "idp": procs.read_pidfile(self.idp_pid_file)}
+                "idp": procs.read_pidfile(self.idp_pid_file),
+                "exchange": procs.read_pidfile(self.exchange_pid_file)}
 
     def _is_ours(self, pid: int) -> bool:
         cmd = procs.cmdline_of(pid)
@@ -447,6 +475,7 @@ class MailStack:
         pki.restrict_key(key)
         chains = {
             "idp": pki.issue("ca", "idp", [*settings.idp_names(), "IP:" + self.idp_ip], -1, 365),
+            "exchange": pki.issue("ca", "exchange", [*good, *settings.preset_mail_names()], -1, 365),
             "good": pki.issue("ca", "good", good, -1, 365),
             "expired": pki.issue("ca", "expired", good, -60, -1),
             "expiring": pki.issue("ca", "expiring", good, -1, 5),
@@ -494,8 +523,11 @@ class MailStack:
     def _write_hosts(self) -> None:
         (self.workdir / "hosts").mkdir(exist_ok=True)
         hostsns.write_hosts_file(self.hosts_file, self.hosts)
+        mail_names = [self.names["imap_host"], self.names["smtp_host"]]
         for name, neg in self.negatives.items():
-            mapping = dict.fromkeys(self.hosts, neg["host_ip"])
+            # The mail servers' names go to the variant; the identity provider stays where it is.
+            names = mail_names + (settings.preset_mail_names() if name in _EXCHANGE_VARIANTS else [])
+            mapping = dict(self.hosts, **dict.fromkeys(names, neg["host_ip"]))
             hostsns.write_hosts_file(self._variant_hosts_file(name), mapping)
 
     def _start_blackhole(self) -> None:
@@ -520,6 +552,30 @@ class MailStack:
                               capture_output=True, text=True, timeout=30, env=env, check=False)
         if proc.returncode:
             raise MailStackError(proc.stderr.strip() or "the identity provider failed to start")
+
+    def _start_exchange(self, key: Path, chain: Path) -> None:
+        directory = self.exchange_pid_file.parent
+        directory.mkdir(parents=True, exist_ok=True)
+        endpoints = []
+        for name, mode in (("exchange", "basic"), ("exchange_tenant", "tenant")):
+            address = self.negatives[name]["host_ip"]
+            endpoints += [{"address": address, "port": port, "protocol": protocol, "implicit": implicit, "mode": mode}
+                          for protocol, port, implicit in (("imap", settings.EXCHANGE_PORTS["imaps"], True),
+                                                           ("pop3", settings.EXCHANGE_PORTS["pop3s"], True),
+                                                           ("smtp", settings.EXCHANGE_PORTS["submission"], False))]
+        config = directory / "config.json"
+        config.write_text(json.dumps({
+            "endpoints": endpoints, "cert": str(chain), "key": str(key), "ca": str(self.ca_path),
+            "pid_file": str(self.exchange_pid_file), "log": str(self.exchange_log),
+            "smtp_name": self.names["smtp_host"], "idp_name": settings.IDP_NAME,
+            "introspection_url": "https://%s/introspect" % self.idp_ip,
+            "introspection_credentials": "%s:%s" % (settings.INTROSPECTION_CLIENT, self._introspection_secret())}))
+        config.chmod(0o600)
+        env = {"PATH": "/usr/bin:/bin", procs.MARKER_VAR: self.marker}
+        proc = subprocess.run([sys.executable, str(Path(__file__).with_name("exchange.py")), str(config)],
+                              capture_output=True, text=True, timeout=30, env=env, check=False)
+        if proc.returncode:
+            raise MailStackError(proc.stderr.strip() or "the Exchange-like stand-in failed to start")
 
     def _wait_listening(self, deadline: float) -> None:
         wanted = set(self._bindings())
@@ -595,6 +651,7 @@ class MailStack:
                 postfix.start(self.workdir)
                 self._start_blackhole()
                 self._start_idp(key, chains["idp"])
+                self._start_exchange(key, chains["exchange"])
                 self._wait_listening(deadline)
                 self._warm_up(deadline)
                 self._check_closed()

@@ -51,7 +51,7 @@ def _running(pid):
 def test_stack_is_up_and_reports_itself(mail_stack):
     status = mail_stack.status()
     assert status["running"] is True
-    assert set(status["pids"]) == {"dovecot", "postfix", "blackhole", "idp"}
+    assert set(status["pids"]) == {"dovecot", "postfix", "blackhole", "idp", "exchange"}
     assert Path(status["ca_path"]).is_file()
     idp_names = status["idp"]["names"]
     assert status["hosts"] == {_imap_host(mail_stack): mail_stack.imap_host_ip,
