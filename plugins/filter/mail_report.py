@@ -12,6 +12,29 @@ import jinja2.sandbox
 from ansible.errors import AnsibleFilterError
 
 STATUS_ORDER = {"fail": 0, "unknown": 1, "warn": 2, "pass": 3}
+TOKEN_MECHANISMS = ("XOAUTH2", "OAUTHBEARER")
+# The summary's words for the findings a fleet most often has (other codes: their own name, spelled out).
+PROBLEM_WORDS = {
+    "cert_untrusted": "certificate not trusted",
+    "cert_expired": "certificate expired",
+    "cert_not_yet_valid": "certificate not valid yet (check the clock)",
+    "cert_name_mismatch": "certificate for another name",
+    "cert_expiry_critical": "certificate expires within days",
+    "cert_expiry_warning": "certificate expires soon",
+    "login_failed": "login refused",
+    "basic_auth_disabled": "password logins switched off (use OAuth2)",
+    "smtp_auth_disabled": "SMTP AUTH switched off for the tenant",
+    "oauth_rejected": "OAuth2 token refused",
+    "no_oauth_mechanism": "no OAuth2 login offered",
+    "no_password_mechanism": "no normal-password login offered",
+    "auth_before_tls": "login offered before TLS",
+    "starttls_missing": "no STARTTLS",
+    "dns_failed": "name does not resolve",
+    "connection_refused": "connection refused",
+    "timeout": "no answer in time",
+    "greeting_timeout": "no answer in time",
+}
+UNREACHABLE = "could not be reached"
 
 
 def _label(endpoint):
@@ -35,7 +58,46 @@ def _cell(endpoint):
         "tls_version": tls.get("version"),
         "address": endpoint.get("address"),
         "login": auth.get("success") if auth.get("attempted") else None,
+        "mechanism": auth.get("mechanism"),
+        "codes": [f.get("code") for f in endpoint.get("findings") or [] if f.get("severity") in ("fail", "warn")],
+        "oauth_offered": any(m in TOKEN_MECHANISMS for m in ((endpoint.get("sasl") or {}).get("after_tls") or [])),
     }
+
+
+def modern_auth(cells):
+    """One host's modern-auth state: OAuth2 offered after TLS, a token login's outcome, basic auth switched off."""
+    if not cells:
+        return None
+    tokens = [c["login"] for c in cells.values() if c["mechanism"] in TOKEN_MECHANISMS and c["login"] is not None]
+    return {"offered": any(c["oauth_offered"] for c in cells.values()),
+            "login": None if not tokens else all(tokens),
+            "basic_auth_disabled": any(code in ("basic_auth_disabled", "smtp_auth_disabled")
+                                       for c in cells.values() for code in c["codes"])}
+
+
+def problem_words(code):
+    return PROBLEM_WORDS.get(code) or (code or "problem").replace("_", " ")
+
+
+def summary_groups(entries):
+    """Hosts grouped by problem, largest group first: [{"problem", "status", "count", "hosts"}]; the passing
+    hosts are one group. A host with two problems is in both groups."""
+    groups = {}
+    for entry in entries:
+        if entry["status"] == "unknown":
+            keys = [(UNREACHABLE, "unknown")]
+        else:
+            keys = [(problem_words(code), cell["status"]) for cell in entry["cells"].values() for code in cell["codes"]]
+            if not keys:
+                keys = [("pass", "pass")]
+        for problem, status in dict.fromkeys(keys):
+            group = groups.setdefault(problem, {"problem": problem, "status": status, "hosts": []})
+            if entry["host"] not in group["hosts"]:
+                group["hosts"].append(entry["host"])
+    ordered = sorted(groups.values(), key=lambda g: (g["problem"] != "pass", -len(g["hosts"]), g["problem"]))
+    for group in ordered:
+        group["count"] = len(group["hosts"])
+    return ordered
 
 
 # What Ansible's connection errors mean, in the helpdesk's words (first match wins); the raw text is kept
@@ -72,7 +134,7 @@ def _host_entry(host, result):
     if not isinstance(result, dict) or "endpoints" not in result:
         detail = str(result.get("msg") or "") if isinstance(result, dict) else ""
         return {"host": host, "status": "unknown", "error": plain_reason(result), "detail": detail or None,
-                "cells": {}, "summary": None}, []
+                "cells": {}, "summary": None, "modern_auth": None}, []
     cells = {}
     order = []
     for endpoint in result["endpoints"]:
@@ -81,7 +143,7 @@ def _host_entry(host, result):
         order.append((label, endpoint))
     summary = result.get("summary") or {}
     return {"host": host, "status": summary.get("status", "unknown"), "error": None, "detail": None,
-            "cells": cells, "summary": summary}, order
+            "cells": cells, "summary": summary, "modern_auth": modern_auth(cells)}, order
 
 
 def mail_report(hostvars, hosts, var="mail_check_result", generated=None):
@@ -118,18 +180,29 @@ def mail_report(hostvars, hosts, var="mail_check_result", generated=None):
     days = [c["days_left"] for e in entries for c in e["cells"].values()
             if c["verified"] and c["days_left"] is not None]
     latencies = [c["latency_ms"] for e in entries for c in e["cells"].values() if c["latency_ms"] is not None]
+    status = "fail" if totals["fail"] else "unknown" if totals["unknown"] else "warn" if totals["warn"] else "pass"
     return {
         "generated": generated or datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "columns": list(columns.values()),
         "hosts": entries,
         "totals": totals,
-        "status": "fail" if totals["fail"] else "unknown" if totals["unknown"] else "warn" if totals["warn"]
-        else "pass",
+        "status": status,
+        "verdict": _verdict(status, totals),
+        "groups": summary_groups(entries),
         "problems": problems,
         "min_days_left": min(days) if days else None,
         "max_latency_ms": max(latencies) if latencies else None,
         "results": raw,
     }
+
+
+def _verdict(status, totals):
+    if status == "pass":
+        return "All %d host%s pass" % (totals["hosts"], "" if totals["hosts"] == 1 else "s")
+    bad = totals["fail"] + totals["unknown"]
+    if not bad:
+        return "%d of %d hosts pass, %d with warnings" % (totals["pass"], totals["hosts"], totals["warn"])
+    return "%d of %d host%s need attention" % (bad, totals["hosts"], "" if totals["hosts"] == 1 else "s")
 
 
 def mail_report_html(report, template):
