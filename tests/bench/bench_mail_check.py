@@ -3,6 +3,8 @@
 Starts its own test mail stack, then, interleaved, N times each (median and min reported):
   module x4      the mail_check module process on the four documented endpoints, with login
   module x1      the same, limited to the slowest single endpoint
+  OAuth2 x4/x1   the same with XOAUTH2 logins, a fresh token from the stack's identity provider each run (Dovecot
+                 asks the provider about every token)
   engine x4/x1   the same checks inside this process (no interpreter start, no AnsibleModule)
   check_* suite  check_imap -S (993), check_imap (143), check_pop -S (995), check_smtp -S (25), sequentially
   s_client x4    openssl s_client -brief with verification, 993 / 143 STARTTLS / 995 / 25 STARTTLS, sequentially
@@ -45,6 +47,15 @@ def _module_args(stack, target_ips, only=None):
             "connect_to": {ep["host"]: target_ips[ep["protocol"]] for ep in account_model.documented_endpoints()}}
     if only:
         args["only"] = [only]
+    return args
+
+
+def _oauth_args(stack, target_ips, only=None):
+    """Module arguments for XOAUTH2 logins with a token minted now (tokens are short-lived on purpose)."""
+    user = next(iter(stack.users))
+    args = _module_args(stack, target_ips, only)
+    del args["password"]
+    args.update(auth="oauth2", access_token=stack.tokens_for(user)["access_token"])
     return args
 
 
@@ -150,11 +161,15 @@ def scenario(stack, ips, runs, work, name):
     one = _module_args(stack, ips, only=slowest)
     one_file = work / ("%s-one.json" % name)
     one_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": one}))
-    inner = {"x4": [], "x1": []}
+    inner = {"x4": [], "x1": [], "oauth_x4": [], "oauth_x1": []}
 
-    def module(path, key):
+    def module(path, key, fresh=None):
         def run():
+            if fresh is not None:
+                path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": fresh()}))
             wall, out = run_module(path)
+            if fresh is not None and not all(ep["auth"]["mechanism"] == "XOAUTH2" for ep in out["endpoints"]):
+                raise RuntimeError("not every endpoint logged in with XOAUTH2")
             inner[key].append(out["summary"]["wall_ms"])
             return wall
         return run
@@ -166,6 +181,10 @@ def scenario(stack, ips, runs, work, name):
     results = measure({
         "module x4 (process)": module(full_file, "x4"),
         "module x1 (process)": module(one_file, "x1"),
+        "module x4 OAuth2 (process)": module(work / ("%s-oauth-full.json" % name), "oauth_x4",
+                                             lambda: _oauth_args(stack, ips)),
+        "module x1 OAuth2 (process)": module(work / ("%s-oauth-one.json" % name), "oauth_x1",
+                                             lambda: _oauth_args(stack, ips, only=slowest)),
         "engine x4 (in-process)": lambda: run_engine(full),
         "engine x1 (in-process)": lambda: run_engine(one),
         "check_* suite, sequential": lambda: _run_tools(suite),
@@ -173,7 +192,9 @@ def scenario(stack, ips, runs, work, name):
         "openssl s_client x4, concurrent": lambda: _run_tools_concurrently(s_client),
         "openssl s_client x1 (same endpoint)": lambda: _run_tools(s_client_slowest),
     }, runs)
-    for key, label in (("x4", "module x4 (time inside the module)"), ("x1", "module x1 (time inside the module)")):
+    for key, label in (("x4", "module x4 (time inside the module)"), ("x1", "module x1 (time inside the module)"),
+                       ("oauth_x4", "module x4 OAuth2 (time inside the module)"),
+                       ("oauth_x1", "module x1 OAuth2 (time inside the module)")):
         results[label] = {"median": round(statistics.median(inner[key][1:]), 1), "min": round(min(inner[key][1:]), 1),
                           "runs": len(inner[key]) - 1}
     return {"scenario": name, "slowest_endpoint": slowest, "results": results}
@@ -188,6 +209,8 @@ def ratios(res):
     return {
         "x4 / x1, inside the module (target <= 1.3)": q("module x4 (time inside the module)",
                                                         "module x1 (time inside the module)"),
+        "x4 / x1 with OAuth2 logins, inside the module (target <= 1.1)": q(
+            "module x4 OAuth2 (time inside the module)", "module x1 OAuth2 (time inside the module)"),
         "x4 / x1, engine in-process (target <= 1.3)": q("engine x4 (in-process)", "engine x1 (in-process)"),
         "x4 / x1, module process": q("module x4 (process)", "module x1 (process)"),
         "engine x4 / check_* suite (target < 1)": q("engine x4 (in-process)", "check_* suite, sequential"),
