@@ -52,6 +52,16 @@ _ABSOLUTE_PATH = re.compile(r"^/[^\x00-\x1f\x7f]*$")
 
 
 def check(options: dict, account: dict) -> None:
+    oauth2 = account.get("oauth2")
+    if oauth2 is not None and account["provider"] == "documented":
+        # Thunderbird 140/153 find the identity provider by the mail server's host name, in a built-in table
+        # (Microsoft's and Google's): another provider needs a registration of its own.
+        if oauth2["client_id"] is None:
+            raise OptionError("mail_clients_account.oauth2.client_id",
+                              "Thunderbird has a built-in OAuth2 registration only for the microsoft365 and google "
+                              "providers; another identity provider needs its client_id")
+        raise OptionError("mail_clients_account.oauth2", "Thunderbird with an identity provider of your own is not "
+                          "supported by this role yet; use provider microsoft365 or google")
     for index, path in enumerate(options["thunderbird_ca_certificates"]):
         if not _ABSOLUTE_PATH.match(path):
             raise OptionError("thunderbird_ca_certificates[%d]" % index,

@@ -338,7 +338,7 @@ def test_named_users_can_be_locked_and_oauth2_maps_to_thunderbirds_method(tb_san
 
     sb = tb_sandbox()
     result = converge(sb, {"mail_clients_users": [{"login": "alice"}], "thunderbird_lock_server_settings": True,
-                           "mail_clients_account": {"auth": "oauth2"}})
+                           "mail_clients_account": {"provider": "microsoft365"}})
     assert result.rc == 0, result
     run = run_cfg(upper_file(sb, CFG_PATH), "alice")
     assert {S + "hostname", S + "socketType", S + "authMethod", O + "try_ssl"} <= run.locked

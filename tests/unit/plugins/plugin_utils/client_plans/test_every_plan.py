@@ -63,6 +63,13 @@ def test_refusals_name_the_option(client, options, field):
     assert str(refused.value).startswith(field + ":")
 
 
+def test_thunderbird_without_a_registration_for_the_identity_provider_is_refused():
+    with pytest.raises(AccountError, match=r"^mail_clients_account\.oauth2\.client_id:"):
+        run_plan("thunderbird", account={"auth": "oauth2"})
+    files, _rendered = run_plan("thunderbird", account={"provider": "microsoft365"})
+    assert files
+
+
 def test_the_oauth2_refusals_name_the_field():
     with pytest.raises(AccountError, match=r"^mutt_oauth_refresh_command:"):
         run_plan("mutt", account={"auth": "oauth2"})
