@@ -6,6 +6,8 @@ all in one managed_files call (the shape of ansible.builtin.template: render her
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -37,13 +39,15 @@ ROLES = Path(__file__).resolve().parents[2] / "roles"
 SHARED = ("mail_clients_account", "mail_clients_users")
 DEFAULT_LAYOUT = "Debian"
 _SPECS: dict = {}
+# libyaml's loader where PyYAML has it: the pure-Python one takes ~15 ms per spec, in every forked worker.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def role_spec(client: str) -> dict:
     """The role's argument spec (its main entry point): the one description of the role's options."""
     if client not in _SPECS:
         text = (ROLES / client / "meta" / "argument_specs.yml").read_text(encoding="utf-8")
-        _SPECS[client] = yaml.safe_load(text)["argument_specs"]["main"]["options"]
+        _SPECS[client] = yaml.load(text, Loader=_YAML_LOADER)["argument_specs"]["main"]["options"]
     return _SPECS[client]
 
 
@@ -106,31 +110,41 @@ class ActionModule(ActionBase):
         return result
 
     def _plan(self, clients: list, task_vars: dict) -> tuple:
-        """Every client's file entries, from the cache when another host had the same inputs."""
+        """Every client's file entries, from the cache when another host had the same inputs.
+
+        The key is the inputs as given (the role options and the account, templated for this host, check mode,
+        the OS layouts): checking them is deterministic too, so a host whose inputs were already checked and
+        rendered costs one hash and one read. Hosts that arrive together wait for the first one's render."""
         names = set(SHARED)
         for client in clients:
             names.update(role_spec(client))
-        values = self._templar.template({name: task_vars[name] for name in names if name in task_vars})
+        values = self._templar.template({name: task_vars[name] for name in sorted(names) if name in task_vars})
+        layouts = {client: layout_for(client, task_vars.get("ansible_facts")) for client in clients}
+        check_mode = bool(self._task.check_mode)
+        key = cache_key({"values": values, "check_mode": check_mode, "clients": list(clients), "layouts": layouts})
+        with self._render_lock(key):
+            cached = self._cached(key)
+            if cached is not None:
+                return (*cached, True)
+            files, after_change = self._render_all(clients, values, layouts, check_mode)
+            self._store(key, (files, after_change))
+        return files, after_change, False
+
+    def _render_all(self, clients: list, values: dict, layouts: dict, check_mode: bool) -> tuple:
         account = normalize_account(values.get("mail_clients_account") or {}, values.get("mail_clients_users") or [])
-        inputs = {"account": account, "check_mode": bool(self._task.check_mode), "clients": {}}
+        inputs = {}
         for client in clients:
             options = check_options(client, values)
             PLANS[client].check(options, account)
-            inputs["clients"][client] = {"options": options,
-                                         "layout": layout_for(client, task_vars.get("ansible_facts"))}
-        key = cache_key(inputs)
-        cached = self._cached(key)
-        if cached is not None:
-            return (*cached, True)
+            inputs[client] = {"options": options, "layout": layouts[client]}
         files, after_change = [], []
-        for client, data in inputs["clients"].items():
-            ctx = PlanContext(account, data["options"], data["layout"], inputs["check_mode"],
+        for client, data in inputs.items():
+            ctx = PlanContext(account, data["options"], data["layout"], check_mode,
                               self._renderer(client, data["options"]))
             files.extend(PLANS[client].plan(ctx))
             if hasattr(PLANS[client], "after_change"):
                 after_change.extend(PLANS[client].after_change(data["layout"]))
-        self._store(key, (files, after_change))
-        return files, after_change, False
+        return files, after_change
 
     def _renderer(self, client: str, options: dict) -> t.Callable[..., str]:
         templates = ROLES / client / "templates"
@@ -150,6 +164,18 @@ class ActionModule(ActionBase):
         # DEFAULT_LOCAL_TMP is the ansible-playbook process's own private directory, inherited by every fork:
         # a render is shared by the hosts of one run and gone with it.
         return os.path.join(C.DEFAULT_LOCAL_TMP, "mail_clients-render-%s.json" % key)
+
+    @contextlib.contextmanager
+    def _render_lock(self, key: str):
+        """One render per key at a time: the forks that arrive together wait for the first, then read its file."""
+        try:
+            handle = open(self._cache_path(key) + ".lock", "w", encoding="utf-8")  # noqa: SIM115 - held below
+        except OSError:
+            yield  # no cache directory: every host renders its own (slower, never wrong)
+            return
+        with handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
 
     def _cached(self, key: str):
         try:
