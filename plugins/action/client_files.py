@@ -1,8 +1,9 @@
 # Copyright (c) Middlebury College
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Controller half of the client roles: check, plan and render every requested client's files, then write them
-all in one managed_files call (the shape of ansible.builtin.template: render here, then run one module)."""
+"""The client roles' one task: check, plan and render every requested client's files on the controller, install
+the clients' packages where asked, then write every file in one managed_files call (the shape of
+ansible.builtin.template: render here, then run modules). A configured host costs one remote execution."""
 
 from __future__ import annotations
 
@@ -81,7 +82,7 @@ def layout_for(client: str, facts: t.Any) -> dict:
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("clients", "write"))
+    _VALID_ARGS = frozenset(("clients", "write", "install"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -89,10 +90,12 @@ class ActionModule(ActionBase):
         _spec, args = self.validate_argument_spec(argument_spec={
             "clients": {"type": "list", "elements": "str", "required": True, "choices": sorted(PLANS)},
             "write": {"type": "bool", "default": True},
+            # Default each client's own <client>_install option (with its state present).
+            "install": {"type": "bool"},
         })
         started = time.process_time()
         try:
-            files, after_change, shared = self._plan(args["clients"], task_vars)
+            files, after_change, packages, shared = self._plan(args["clients"], task_vars, args["install"])
         except AccountError as exc:
             result.update(failed=True, msg=str(exc), field=exc.field)
             return result
@@ -103,13 +106,34 @@ class ActionModule(ActionBase):
         if not args["write"]:
             result.update(changed=False, msg="checked and rendered %d file entries" % len(files))
             return result
+        installed = None
+        if packages:
+            # After the checks (bad input installs nothing), before the write (the validators run the clients).
+            installed = self._install(packages, task_vars)
+            if installed.get("failed"):
+                result.update(failed=True, msg="installing %s failed: %s" % (", ".join(packages), installed.get("msg")),
+                              install=installed)
+                return result
         module_result = self._execute_module(module_name="middlebury.mail_clients.managed_files",
                                              module_args={"files": files, "after_change": after_change},
                                              task_vars=task_vars)
         result.update(module_result)
+        if installed is not None:
+            result["install"] = {"packages": packages, "changed": bool(installed.get("changed"))}
+            result["changed"] = bool(result.get("changed")) or bool(installed.get("changed"))
         return result
 
-    def _plan(self, clients: list, task_vars: dict) -> tuple:
+    def _install(self, packages: list, task_vars: dict) -> dict:
+        """ansible.builtin.package's own action (it finds the package manager, gathering that one fact if
+        needed), run from here so that a play with installs off has no install task at all."""
+        task = self._task.copy()
+        task.args = {"name": packages, "state": "present"}
+        action = self._shared_loader_obj.action_loader.get(
+            "ansible.legacy.package", task=task, connection=self._connection, play_context=self._play_context,
+            loader=self._loader, templar=self._templar, shared_loader_obj=self._shared_loader_obj)
+        return action.run(task_vars=task_vars)
+
+    def _plan(self, clients: list, task_vars: dict, install: bool | None = None) -> tuple:
         """Every client's file entries, from the cache when another host had the same inputs.
 
         The key is the inputs as given (the role options and the account, templated for this host, check mode,
@@ -121,30 +145,35 @@ class ActionModule(ActionBase):
         values = self._templar.template({name: task_vars[name] for name in sorted(names) if name in task_vars})
         layouts = {client: layout_for(client, task_vars.get("ansible_facts")) for client in clients}
         check_mode = bool(self._task.check_mode)
-        key = cache_key({"values": values, "check_mode": check_mode, "clients": list(clients), "layouts": layouts})
+        key = cache_key({"values": values, "check_mode": check_mode, "clients": list(clients), "layouts": layouts,
+                         "install": install})
         with self._render_lock(key):
             cached = self._cached(key)
             if cached is not None:
                 return (*cached, True)
-            files, after_change = self._render_all(clients, values, layouts, check_mode)
-            self._store(key, (files, after_change))
-        return files, after_change, False
+            files, after_change, packages = self._render_all(clients, values, layouts, check_mode, install)
+            self._store(key, (files, after_change, packages))
+        return files, after_change, packages, False
 
-    def _render_all(self, clients: list, values: dict, layouts: dict, check_mode: bool) -> tuple:
+    def _render_all(self, clients: list, values: dict, layouts: dict, check_mode: bool, install: bool | None) -> tuple:
         account = normalize_account(values.get("mail_clients_account") or {}, values.get("mail_clients_users") or [])
         inputs = {}
         for client in clients:
             options = check_options(client, values)
             PLANS[client].check(options, account)
             inputs[client] = {"options": options, "layout": layouts[client]}
-        files, after_change = [], []
+        files, after_change, packages = [], [], []
         for client, data in inputs.items():
+            options = data["options"]
+            wanted = options["%s_install" % client] if install is None else install
+            if wanted and options["%s_state" % client] == "present":
+                packages.extend(p for p in PLANS[client].packages(options, data["layout"]) if p not in packages)
             ctx = PlanContext(account, data["options"], data["layout"], check_mode,
                               self._renderer(client, data["options"]))
             files.extend(PLANS[client].plan(ctx))
             if hasattr(PLANS[client], "after_change"):
                 after_change.extend(PLANS[client].after_change(data["layout"]))
-        return files, after_change
+        return files, after_change, packages
 
     def _renderer(self, client: str, options: dict) -> t.Callable[..., str]:
         templates = ROLES / client / "templates"
@@ -180,10 +209,10 @@ class ActionModule(ActionBase):
     def _cached(self, key: str):
         try:
             with open(self._cache_path(key), encoding="utf-8") as handle:
-                files, after_change = json.load(handle)
+                files, after_change, packages = json.load(handle)
         except (OSError, ValueError):
             return None
-        return files, after_change
+        return files, after_change, packages
 
     def _store(self, key: str, value: tuple) -> None:
         path = self._cache_path(key)

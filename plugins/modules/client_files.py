@@ -20,9 +20,11 @@ description:
     argument spec, normalises O(ignore:mail_clients_account) and O(ignore:mail_clients_users) once with the
     account model (a refusal starts with the field it names, for example C(mail_clients_account.auth)),
     asks the client's plan which files it gets, and renders the role's templates.
-  - Then it writes every file of every client with one call of M(middlebury.mail_clients.managed_files), each
-    new file validated once before anything goes live, and compiles the dconf database in the same call when a
-    dconf file changed.
+  - Then it installs the packages of the clients whose C(<client>_install) option is true (one run of the
+    C(ansible.builtin.package) action, which gathers the package manager fact if needed), and writes every file of
+    every client with one call of M(middlebury.mail_clients.managed_files), each new file validated once before
+    anything goes live, compiling the dconf database in the same call when a dconf file changed. A configured host
+    with installs off costs one remote execution.
   - Hosts with exactly the same inputs (options, account, check mode, OS layout) share one render per run.
   - Use the roles (M(middlebury.mail_clients.mutt) and the others) or C(playbooks/site.yml); this module is their
     common last step.
@@ -33,6 +35,11 @@ options:
     elements: str
     choices: [evolution, mutt, thunderbird]
     required: true
+  install:
+    description:
+      - Install the clients' packages (V(true)) or not (V(false)). Default each client's own C(<client>_install)
+        option (with its C(<client>_state) present).
+    type: bool
   write:
     description:
       - V(false) only checks the options and renders the files on the controller (no connection to the host), so
@@ -80,6 +87,10 @@ render:
   description: V(shared) when another host's render with exactly the same inputs was reused in this run, else V(own).
   returned: success
   type: str
+install:
+  description: The packages installed (C(packages)) and whether that changed anything (C(changed)).
+  returned: when packages were to be installed
+  type: dict
 render_cpu_ms:
   description: Controller CPU time of the check and render for this host, in milliseconds.
   returned: success

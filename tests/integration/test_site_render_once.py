@@ -12,7 +12,7 @@ from ansible_runner import run_playbook
 from sandbox import Sandbox
 
 SITE = Path(__file__).resolve().parents[2] / "playbooks" / "site.yml"
-WRITE = "Write every client's files in one module call"
+WRITE = "Install the clients and write every client's files in one module call"
 MUTT_ONLY = {"mail_clients_become": False, "mutt_install": False, "mail_clients_thunderbird": False,
              "mail_clients_evolution": False}
 

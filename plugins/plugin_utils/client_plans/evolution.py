@@ -22,6 +22,10 @@ LAYOUTS = {
     "Debian": {
         "user_sources_dir": ".config/evolution/sources",
         "dconf_root": "/etc/dconf",
+        # The mail client pulls in evolution-data-server (the registry that reads our sources) and libglib,
+        # which checks them; dconf-cli compiles the system settings.
+        "packages": ["evolution"],
+        "dconf_packages": ["dconf-cli"],
     },
 }
 # UID part per protocol: each protocol has its own UIDs, so switching removes the other's sources instead of
@@ -73,6 +77,10 @@ def check(options: dict, account: dict) -> None:
         if not _DCONF_LOCK.match(key):
             raise OptionError("evolution_dconf_locks[%d]" % index,
                               "must be a dconf key path such as /org/gnome/evolution/mail/image-loading-policy")
+
+
+def packages(options: dict, layout: dict) -> list:
+    return layout["packages"] + (layout["dconf_packages"] if options["evolution_dconf_settings"] else [])
 
 
 def dconf_paths(layout: dict, options: dict) -> dict:

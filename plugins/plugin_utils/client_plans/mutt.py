@@ -24,6 +24,7 @@ LAYOUTS = {
         "dropin_name": "zz-middlebury.rc",
         # Per-user file of ours, relative to the user's home (passwd entry); the drop-ins source it.
         "user_file": ".config/mutt/middlebury.rc",
+        "packages": {"mutt": ["mutt"], "neomutt": ["neomutt"]},
     },
 }
 
@@ -37,6 +38,11 @@ def check(options: dict, account: dict) -> None:
         raise OptionError("mutt_ca_file", "must be empty or an absolute path on the managed host, got %r" % ca_file)
     if account["auth"] == "oauth2" and not options["mutt_oauth_refresh_command"]:
         raise OptionError("mutt_oauth_refresh_command", "required when mail_clients_account.auth is oauth2")
+
+
+def packages(options: dict, layout: dict) -> list:
+    """What the install step installs: the packages of the listed clients."""
+    return [name for client in options["mutt_clients"] for name in layout["packages"][client]]
 
 
 def plan(ctx: PlanContext) -> list:

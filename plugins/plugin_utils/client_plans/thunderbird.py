@@ -33,6 +33,8 @@ LAYOUTS = {
         "isp_dir": "/usr/share/thunderbird/isp",
         # Where earlier releases put the .cfg: removed on every run, since 153 would read that copy first.
         "legacy_cfg_dir": "/etc/thunderbird",
+        # Nothing is installed only to check a file.
+        "packages": ["thunderbird"],
     },
 }
 CFG_NAME = "mail_clients.cfg"
@@ -67,6 +69,10 @@ def check(options: dict, account: dict) -> None:
             raise OptionError("thunderbird_ca_certificates[%d]" % index,
                               "must be an absolute path on the managed host without control characters, got %r"
                               % path)
+
+
+def packages(options: dict, layout: dict) -> list:
+    return list(layout["packages"])
 
 
 def paths(layout: dict, account: dict) -> dict:

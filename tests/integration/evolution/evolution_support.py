@@ -18,7 +18,8 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 REQUIRED = ("dbus-run-session", "runuser", "unshare", "update-ca-certificates", "dconf", SYSTEM_PYTHON)
 SOURCES = ".config/evolution/sources"
 TASK_PREFIX = "middlebury.mail_clients.evolution : "
-WRITE_TASK = TASK_PREFIX + "Write the Evolution sources and dconf files (dconf compiled when one changed)"
+WRITE_TASK = TASK_PREFIX + ("Install and configure the Evolution sources and dconf files (dconf compiled when one "
+                            "changed)")
 # What managed_files reports when it compiled the dconf database in the same call.
 DCONF_UPDATE = ["dconf", "update"]
 # The site.yml way: facts gathered once for all roles, then the role; so the role's own remote work is countable.
