@@ -394,8 +394,9 @@ ARGUMENT_SPEC = {
     "password": {"type": "str", "no_log": True},
     "auth": {"type": "str", "choices": ["password", "oauth2"]},
     "access_token": {"type": "str", "no_log": True},
-    "token_command": {"type": "str"},
-    "token_command_user": {"type": "str"},
+    # A command and a login name, not secrets (the token they produce is hidden from the output).
+    "token_command": {"type": "str", "no_log": False},
+    "token_command_user": {"type": "str", "no_log": False},
     "auth_mechanisms": {"type": "list", "elements": "str", "default": ["PLAIN", "LOGIN"],
                         "choices": ["PLAIN", "LOGIN"]},
     "ehlo_name": {"type": "str"},

@@ -188,8 +188,8 @@ class Handler(BaseHTTPRequestHandler):
         query = {"code": code}
         if "state" in params:
             query["state"] = params["state"]
-        return self._send(302, headers={"Location": "%s%s%s" % (redirect, "&" if "?" in redirect else "?",
-                                                                  urlencode(query))})
+        location = "%s%s%s" % (redirect, "&" if "?" in redirect else "?", urlencode(query))
+        return self._send(302, headers={"Location": location})
 
     def _token(self, form):
         store = self.store

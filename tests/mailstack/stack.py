@@ -152,8 +152,8 @@ class MailStack:
 
     def _introspection_url(self) -> str:
         # By address: Dovecot resolves names through the system resolver, which knows no test names.
-        return "https://%s:%s@%s/introspect" % (settings.INTROSPECTION_CLIENT, self._introspection_secret(),
-                                                 self.idp_ip)
+        secret = self._introspection_secret()
+        return "https://%s:%s@%s/introspect" % (settings.INTROSPECTION_CLIENT, secret, self.idp_ip)
 
     def idp_call(self, path: str, body: dict | None = None, timeout: float = 15.0) -> dict:
         """One call of the identity provider (the test API, or a flow endpoint), by address, over verified TLS."""

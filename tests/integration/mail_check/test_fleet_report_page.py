@@ -37,8 +37,8 @@ def _endpoint(name, status="pass", code=None, login=None, offered=("PLAIN", "XOA
     findings = [{"code": code, "severity": "fail", "class": "tls_verify", "message": "%s here" % code}] if code else []
     return {"name": name, "protocol": name[:4], "host": "mail.example.edu", "port": 993, "security": "ssl",
             "status": status, "error_class": "tls_verify" if code else None, "message": "m", "findings": findings,
-            "timings_ms": {"total": 40}, "certificate": {"days_left": 300}, "tls": {"verified": not code,
-                                                                                       "version": "TLSv1.3"},
+            "timings_ms": {"total": 40}, "certificate": {"days_left": 300},
+            "tls": {"verified": not code, "version": "TLSv1.3"},
             "auth": {"attempted": login is not None, "success": login, "mechanism": "XOAUTH2"},
             "sasl": {"before_tls": None, "after_tls": list(offered)}}
 
@@ -83,8 +83,8 @@ def test_the_verdict_and_the_summary_grouped_by_problem(report):
 
 def test_the_modern_auth_column(report):
     by_host = {h["host"]: h["modern_auth"] for h in report["hosts"]}
-    assert by_host["lab-pc-000.classrooms.example.edu"] == {"offered": True, "login": True,
-                                                             "basic_auth_disabled": False}
+    expected = {"offered": True, "login": True, "basic_auth_disabled": False}
+    assert by_host["lab-pc-000.classrooms.example.edu"] == expected
     assert by_host["lab-pc-200.classrooms.example.edu"]["basic_auth_disabled"] is True
     assert by_host["lab-pc-100.classrooms.example.edu"] is None
 
