@@ -9,25 +9,17 @@ from __future__ import annotations
 import secrets
 
 import pytest
-import yaml
-from ansible_runner import run_playbook
 from mail_check_cases import (
     BLACKHOLE_BOUNDS,
     LOGIN_BOUNDS,
-    MODULE,
     base,
     host_of,
     reset_auth_penalty,
+    run_cases,
     starttls_endpoints,
     task,
     with_module_defaults,
 )
-
-from ansible_collections.middlebury.mail_clients.plugins.modules import mail_check
-
-# Parallel module runs; more than the cores, since most of a run is waiting (deadlines, Dovecot's
-# delay for a wrong password).
-FORKS = 8
 
 
 @pytest.fixture(scope="session")
@@ -85,17 +77,3 @@ def module_results(mail_stack, control_user, tmp_path_factory):
     results = run_cases(tasks, tmp_path_factory.mktemp("cases"))
     reset_auth_penalty(stack)
     return results
-
-
-def run_cases(tasks, workdir, forks=FORKS):
-    """Each case is an inventory host running the same task with its own options, so the cases run
-    in parallel (forks) instead of one after another: the module start-up is most of their time."""
-    hosts = {"case-" + t["name"]: {"ansible_connection": "local", "mail_check_case": t[MODULE]} for t in tasks}
-    (workdir / "cases.yml").write_text(yaml.safe_dump({"all": {"children": {"cases": {"hosts": hosts}}}}))
-    options = {name: "{{ mail_check_case.%s | default(omit) }}" % name for name in mail_check.ARGUMENT_SPEC}
-    play = [{"hosts": "cases", "gather_facts": False,
-             "tasks": [{"name": "case", MODULE: options, "register": "case", "ignore_errors": True}]}]
-    result = run_playbook(play, check=True, timeout=300, args=("-i", str(workdir / "cases.yml"), "-f", str(forks)))
-    found = {t["name"]: dict(result.task_results("case-" + t["name"])).get("case") for t in tasks}
-    assert all(found.values()), result
-    return {"run": result, **found}

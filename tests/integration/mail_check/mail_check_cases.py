@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import yaml
+from ansible_runner import run_playbook
+
 from ansible_collections.middlebury.mail_clients.plugins.module_utils import account_model
 from ansible_collections.middlebury.mail_clients.plugins.module_utils.mailcheck import runner
+from ansible_collections.middlebury.mail_clients.plugins.modules import mail_check
 
 MODULE = "middlebury.mail_clients.mail_check"
+# Parallel module runs; more than the cores, since most of a run is waiting (deadlines, Dovecot's
+# delay for a wrong password).
+FORKS = 8
 # Bounds with room for a busy machine (CI is shared): a step that has to succeed gets 10 s. The module's
 # own default deadline.
 TIMEOUT = 10.0
@@ -67,3 +74,17 @@ def reset_auth_penalty(stack):
                "days_critical": 0, "ehlo_name": None}
     results, _summary = runner.run_checks(endpoints, options)
     assert results[0]["auth"]["success"], results[0]["message"]
+
+
+def run_cases(tasks, workdir, forks=FORKS):
+    """Each case is an inventory host running the same task with its own options, so the cases run
+    in parallel (forks) instead of one after another: the module start-up is most of their time."""
+    hosts = {"case-" + t["name"]: {"ansible_connection": "local", "mail_check_case": t[MODULE]} for t in tasks}
+    (workdir / "cases.yml").write_text(yaml.safe_dump({"all": {"children": {"cases": {"hosts": hosts}}}}))
+    options = {name: "{{ mail_check_case.%s | default(omit) }}" % name for name in mail_check.ARGUMENT_SPEC}
+    play = [{"hosts": "cases", "gather_facts": False,
+             "tasks": [{"name": "case", MODULE: options, "register": "case", "ignore_errors": True}]}]
+    result = run_playbook(play, check=True, timeout=300, args=("-i", str(workdir / "cases.yml"), "-f", str(forks)))
+    found = {t["name"]: dict(result.task_results("case-" + t["name"])).get("case") for t in tasks}
+    assert all(found.values()), result
+    return {"run": result, **found}

@@ -10,7 +10,7 @@ import re
 import time
 
 import pytest
-from mail_check_cases import TIMEOUT, base, task
+from mail_check_cases import TIMEOUT, base, run_cases, task
 
 from ansible_collections.middlebury.mail_clients.plugins.module_utils import account_model
 
@@ -31,8 +31,6 @@ def _exchange(stack, variant):
 
 @pytest.fixture(scope="module")
 def oauth_results(mail_stack, tmp_path_factory):
-    from conftest import run_cases
-
     stack = mail_stack
     for login in USERS.values():
         stack.add_user(login, "Oauth-Unused-Pass_%s" % login)
