@@ -7,10 +7,11 @@ to PIDFILE and exits 0 only once the child is listening.
 
 from __future__ import annotations
 
-import os
 import selectors
 import socket
 import sys
+
+from detach import detach  # run as a script: this directory is on sys.path
 
 MAX_HELD = 512  # oldest silent connection is dropped beyond this, so a runaway client cannot exhaust fds
 
@@ -46,16 +47,7 @@ def _serve(listeners: list[socket.socket]) -> None:
 def main(argv: list[str]) -> None:
     pidfile, specs = argv[0], argv[1:]
     listeners = [_bind(spec) for spec in specs]
-    pid = os.fork()
-    if pid:
-        with open(pidfile + ".tmp", "w") as fh:
-            fh.write("%d\n" % pid)
-        os.replace(pidfile + ".tmp", pidfile)
-        os._exit(0)
-    os.setsid()
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
+    detach(pidfile)
     _serve(listeners)
 
 

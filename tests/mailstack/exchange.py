@@ -19,13 +19,14 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
-import os
 import socket
 import ssl
 import sys
 import threading
 import time
 import urllib.request
+
+from detach import detach  # run as a script: this directory is on sys.path
 
 IMAP_CAPS = "IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS MOVE ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+"
 SMTP_TEXT = {
@@ -282,16 +283,7 @@ def main(argv):
             sys.exit("exchange: cannot bind %s:%d: %s" % (endpoint["address"], endpoint["port"], exc.strerror))
         sock.listen(32)
         listeners.append((sock, endpoint))
-    pid = os.fork()
-    if pid:
-        with open(config["pid_file"] + ".tmp", "w") as fh:
-            fh.write("%d\n" % pid)
-        os.replace(config["pid_file"] + ".tmp", config["pid_file"])
-        os._exit(0)
-    os.setsid()
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
+    detach(config["pid_file"])
     threads = [threading.Thread(target=serve, args=(sock, config, log, ep["protocol"], ep["implicit"], ep["mode"]),
                                 daemon=True) for sock, ep in listeners]
     for thread in threads:

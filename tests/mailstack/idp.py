@@ -29,7 +29,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import secrets
 import ssl
 import sys
@@ -37,6 +36,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+from detach import detach  # run as a script: this directory is on sys.path
 
 ACCESS_TTL = 120
 DEVICE_TTL = 600
@@ -320,16 +321,7 @@ def main(argv):
                                      config["introspection_clients"])
     except OSError as exc:
         sys.exit("idp: cannot listen on %s:%s: %s" % (config["address"], config["port"], exc.strerror or exc))
-    pid = os.fork()
-    if pid:
-        with open(config["pid_file"] + ".tmp", "w") as fh:
-            fh.write("%d\n" % pid)
-        os.replace(config["pid_file"] + ".tmp", config["pid_file"])
-        os._exit(0)
-    os.setsid()
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(devnull, fd)
+    detach(config["pid_file"])
     server.serve_forever()
 
 
