@@ -30,6 +30,7 @@ import base64
 import hashlib
 import json
 import secrets
+import socket
 import ssl
 import sys
 import threading
@@ -95,6 +96,9 @@ def _loopback_redirect(uri: str) -> bool:
 
 class Handler(BaseHTTPRequestHandler):
     server_version = "mailstack-idp/1"
+    # Keep-alive: Dovecot introspects every token, and a TLS handshake per request is most of that cost.
+    protocol_version = "HTTP/1.1"
+    timeout = 30  # an idle kept-alive connection ends; its thread with it
     store: Store = None  # set by serve()
     introspection_clients: dict = {}
 
@@ -301,16 +305,37 @@ class Handler(BaseHTTPRequestHandler):
         return self._send(200, {"revoked_families": len(families)})
 
 
+class TLSServer(ThreadingHTTPServer):
+    """The TLS handshake happens in each connection's own thread: wrapping the listening socket would do it in
+    the accepting thread, one connection at a time, and a client that never says hello would stop everyone."""
+
+    daemon_threads = True
+
+    def __init__(self, address, handler, context):
+        super().__init__(address, handler)
+        self.context = context
+
+    def finish_request(self, request, client_address):
+        request.settimeout(Handler.timeout)
+        # The headers and the body are two writes: without this the body waits for the client's delayed ACK.
+        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            tls = self.context.wrap_socket(request, server_side=True)
+        except (OSError, ssl.SSLError):
+            return
+        try:
+            self.RequestHandlerClass(tls, client_address, self)
+        finally:
+            tls.close()
+
+
 def make_server(address, port, cert, key, introspection_clients, store=None):
     store = store or Store()
     handler = type("BoundHandler", (Handler,), {"store": store, "introspection_clients": introspection_clients})
-    server = ThreadingHTTPServer((address, port), handler)
-    server.daemon_threads = True
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    return server, store
+    return TLSServer((address, port), handler, context), store
 
 
 def main(argv):
