@@ -29,6 +29,8 @@ def tcp_connect(addresses, port, deadline):
     last = None
     for family, address in addresses:
         sock = socket.socket(family, socket.SOCK_STREAM)
+        # A dialogue of short lines: pipelined commands must not wait for the ACK of the one before (Nagle).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         begin = time.perf_counter()
         try:
             sock.settimeout(deadline.step())

@@ -108,10 +108,16 @@ class Smtp:
         text = "%d %s" % (code, " ".join(texts))
         if code != 235:
             return False, mechanism, ("%s %s" % (text, challenge)).strip()
-        self.conn.send("MAIL FROM:<%s>" % (username if "@" in username else ""))
-        after, after_texts = self.reply()
-        self.conn.send("RSET")
-        self.reply()
+        mail_from = "MAIL FROM:<%s>" % (username if "@" in username else "")
+        if "PIPELINING" in caps:  # RFC 2920: MAIL and RSET may go together, one round trip for both
+            self.conn.send_pipelined([mail_from, "RSET"])
+            after, after_texts = self.reply()
+            self.reply()
+        else:
+            self.conn.send(mail_from)
+            after, after_texts = self.reply()
+            self.conn.send("RSET")
+            self.reply()
         if after != 250:
             return False, mechanism, "the login was reported as accepted, but MAIL FROM then failed: %d %s" % (
                 after, " ".join(after_texts))

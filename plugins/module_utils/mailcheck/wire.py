@@ -87,12 +87,18 @@ class LineConn:
 
     def send(self, text, shown=None):
         """Send one command line; ``shown`` replaces it in the transcript (credentials)."""
-        if "\r" in text or "\n" in text:
-            raise ValueError("refusing to send a line with CR or LF in it")
-        self._log("C:", text if shown is None else shown)
-        self._reply_lines = self._reply_bytes = 0  # a new command, a new reply
+        self.send_pipelined([text], [shown])
+
+    def send_pipelined(self, texts, shown=None):
+        """Command lines in one write (RFC 2920): the server reads them together and answers them together,
+        where two writes could each wait for the other side's delayed ACK."""
+        for text, seen in zip(texts, shown or [None] * len(texts)):
+            if "\r" in text or "\n" in text:
+                raise ValueError("refusing to send a line with CR or LF in it")
+            self._log("C:", text if seen is None else seen)
+        self._reply_lines = self._reply_bytes = 0  # new commands, new replies
         self.sock.settimeout(self.deadline.step())
-        self.sock.sendall(text.encode("utf-8") + b"\r\n")
+        self.sock.sendall(b"".join(text.encode("utf-8") + b"\r\n" for text in texts))
 
     def send_literal(self, data):
         """IMAP literal bytes (credentials): never logged, no line end of their own."""

@@ -119,3 +119,19 @@ def test_smtp_token_login_is_proven_by_mail_from(scripted, check):
     result = check(server, "smtp", "starttls", username="jdoe@example.edu", auth="oauth2", token=TOKEN)
     assert result["status"] == "pass", result["findings"]
     assert result["auth"]["mechanism"] == "XOAUTH2"
+
+
+def test_smtp_token_login_pipelines_mail_from_and_rset_where_offered(scripted, check):
+    # The server answers only once both commands have arrived: a client that waits for MAIL's reply before
+    # sending RSET never gets one (a round trip saved at every host, RFC 2920).
+    ehlo_tls = EXCHANGE_SMTP_EHLO_TLS.replace(b"250-SIZE", b"250-PIPELINING\r\n250-SIZE")
+    server = scripted([
+        ("send", b"220 SN4PR0201CA0001.exchange.example.test Microsoft ESMTP MAIL Service ready\r\n"),
+        ("expect", "EHLO"), ("send", EXCHANGE_SMTP_EHLO), ("expect", "STARTTLS"),
+        ("send", b"220 2.0.0 SMTP server ready\r\n"), ("tls", None), ("expect", "EHLO"),
+        ("send", ehlo_tls), ("expect", "AUTH XOAUTH2 "),
+        ("send", b"235 2.7.0 Authentication successful\r\n"), ("expect", "MAIL FROM:<jdoe@example.edu>"),
+        ("expect", "RSET"), ("send", b"250 2.1.0 Sender OK\r\n250 2.0.0 Resetting\r\n"),
+    ])
+    result = check(server, "smtp", "starttls", username="jdoe@example.edu", auth="oauth2", token=TOKEN, timeout=5)
+    assert result["status"] == "pass", result["findings"]
