@@ -12,6 +12,8 @@ import poplib
 import re
 import secrets
 import smtplib
+import socket
+import time
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -85,6 +87,32 @@ def test_a_redirect_that_is_not_loopback_is_refused(mail_stack):
     status, _h, body = _http(mail_stack, "GET", "/authorize?" + urlencode({
         "response_type": "code", "client_id": CLIENT, "redirect_uri": "https://attacker.example/cb"}))
     assert status == 400 and body["error"] == "invalid_request"
+
+
+def test_a_client_that_never_says_hello_does_not_stop_the_provider(mail_stack):
+    # Dovecot asks the provider about every token: one stalled connection must not hold up everyone's logins.
+    silent = socket.create_connection((mail_stack.idp_ip, settings.IDP_PORT), timeout=TIMEOUT)
+    try:
+        begin = time.monotonic()
+        status, _headers, body = _http(mail_stack, "GET", "/test/pending")
+        assert status == 200 and "pending" in body
+        assert time.monotonic() - begin < 5, "the provider waited for the silent client"
+    finally:
+        silent.close()
+
+
+def test_connections_are_kept_alive(mail_stack):
+    conn = http.client.HTTPSConnection(mail_stack.idp_ip, settings.IDP_PORT, timeout=TIMEOUT,
+                                       context=context_for(settings.IDP_NAME, mail_stack.ca_path))
+    try:
+        for _attempt in range(3):
+            conn.request("GET", "/test/pending", headers={"Host": settings.IDP_NAME})
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200 and response.version == 11
+            assert not response.will_close
+    finally:
+        conn.close()
 
 
 def test_device_flow_refresh_rotation_revocation_and_introspection(mail_stack):
