@@ -78,6 +78,8 @@ log_path = {log}
 info_log_path = {log}
 # The marker lets `stop` find children (anvil, log, auth) that outlive the master, by PID.
 {environment}{debug}auth_verbose = yes
+# Accounts are bare logins; a preset's username, the mail address (login@domain), is the same account.
+auth_username_format = {login_format}
 ssl = yes
 {cert}
 ssl_min_protocol = TLSv1.2

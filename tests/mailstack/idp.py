@@ -15,6 +15,8 @@ The test API (`/test/...`, JSON in and out) lets a test act as the person at the
   POST /test/tokens          {"user": login, "client_id": ...}: tokens as if a flow had completed
   POST /test/expire          {"user": login} or {"token": ...}: access tokens expire now
   POST /test/revoke          {"user": login}: every token of the user is revoked
+  POST /test/delay           {"seconds": s}: the token endpoint answers s seconds late (0: at once), so that
+                             clients that ask together really overlap
   GET  /test/log             what was asked of the provider (grant types, clients, never a token)
 
 Access tokens are opaque and long (about as long as Entra's JWTs, so the servers' line limits are exercised),
@@ -29,6 +31,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 import socket
 import ssl
@@ -58,6 +61,7 @@ class Store:
         self.access = {}      # token -> {user, client_id, scope, exp, family}
         self.refresh = {}     # token -> {user, client_id, scope, family}
         self.revoked_families = set()
+        self.token_delay = 0.0  # seconds the token endpoint waits before answering (/test/delay)
         self.codes = {}       # code -> {user, client_id, redirect_uri, challenge, scope, exp}
         self.devices = {}     # device_code -> {user_code, client_id, scope, exp, user, last_poll}
         self.approvals = {}   # client_id -> [user, ...]: pre-approved next authorization requests
@@ -101,6 +105,8 @@ class Handler(BaseHTTPRequestHandler):
     timeout = 30  # an idle kept-alive connection ends; its thread with it
     store: Store = None  # set by serve()
     introspection_clients: dict = {}
+    # [(compiled path pattern, flow path)]: the presets' own endpoint paths (from the stack's config).
+    routes: list = []
 
     def log_message(self, format, *args):
         pass
@@ -139,8 +145,13 @@ class Handler(BaseHTTPRequestHandler):
         return client if self.introspection_clients.get(client) == secret else None
 
     # ----- routes ---------------------------------------------------------------------------------
+    def _path(self):
+        """The request's path, a preset's endpoint path (e.g. Microsoft's /<tenant>/oauth2/v2.0/token) as its flow's."""
+        path = self.path.partition("?")[0]
+        return next((flow for pattern, flow in self.routes if pattern.fullmatch(path)), path)
+
     def do_GET(self):
-        path, _sep, query = self.path.partition("?")
+        path, query = self._path(), self.path.partition("?")[2]
         params = {key: values[0] for key, values in parse_qs(query).items()}
         with self.store.lock:
             if path == "/authorize":
@@ -152,7 +163,7 @@ class Handler(BaseHTTPRequestHandler):
         return self._error(404, "not_found", path)
 
     def do_POST(self):
-        path = self.path.partition("?")[0]
+        path = self._path()
         try:
             form = self._form()
         except ValueError:
@@ -160,9 +171,12 @@ class Handler(BaseHTTPRequestHandler):
         routes = {"/token": self._token, "/devicecode": self._devicecode, "/revoke": self._revoke,
                   "/introspect": self._introspect, "/test/approve": self._test_approve,
                   "/test/approve-device": self._test_approve_device, "/test/tokens": self._test_tokens,
-                  "/test/expire": self._test_expire, "/test/revoke": self._test_revoke}
+                  "/test/expire": self._test_expire, "/test/revoke": self._test_revoke,
+                  "/test/delay": self._test_delay}
         if path not in routes:
             return self._error(404, "not_found", path)
+        if path == "/token" and self.store.token_delay:
+            time.sleep(self.store.token_delay)  # outside the lock: requests that arrive together overlap
         with self.store.lock:
             return routes[path](form)
 
@@ -297,6 +311,10 @@ class Handler(BaseHTTPRequestHandler):
                 expired += 1
         return self._send(200, {"expired": expired})
 
+    def _test_delay(self, form):
+        self.store.token_delay = float(form.get("seconds", 0))
+        return self._send(200, {"token_delay": self.store.token_delay})
+
     def _test_revoke(self, form):
         store = self.store
         families = {info["family"] for info in [*store.access.values(), *store.refresh.values()]
@@ -329,9 +347,10 @@ class TLSServer(ThreadingHTTPServer):
             tls.close()
 
 
-def make_server(address, port, cert, key, introspection_clients, store=None):
+def make_server(address, port, cert, key, introspection_clients, store=None, routes=()):
     store = store or Store()
-    handler = type("BoundHandler", (Handler,), {"store": store, "introspection_clients": introspection_clients})
+    handler = type("BoundHandler", (Handler,), {"store": store, "introspection_clients": introspection_clients,
+                                                "routes": [(re.compile(p), flow) for p, flow in routes]})
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(cert, key)
@@ -343,7 +362,7 @@ def main(argv):
         config = json.load(handle)
     try:
         server, _store = make_server(config["address"], config["port"], config["cert"], config["key"],
-                                     config["introspection_clients"])
+                                     config["introspection_clients"], routes=config.get("routes", ()))
     except OSError as exc:
         sys.exit("idp: cannot listen on %s:%s: %s" % (config["address"], config["port"], exc.strerror or exc))
     detach(config["pid_file"])

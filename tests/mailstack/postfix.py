@@ -104,8 +104,10 @@ def pid_path(workdir: Path) -> Path:
 
 
 def render(*, workdir: Path, marker: str, smtp_ip: str, port: int, names: dict, key: Path, chain: Path,
-           variants: list[dict]) -> tuple[str, str]:
-    """(main.cf, master.cf). Each variant: dict(name, ip, options=[main.cf overrides for its smtpd])."""
+           variants: list[dict], submission_port: int | None = None) -> tuple[str, str]:
+    """(main.cf, master.cf). Each variant: dict(name, ip, options=[main.cf overrides for its smtpd]).
+    submission_port: a second listener of the good server, TLS required before anything (as on port 587 of the
+    presets' providers)."""
     d = workdir / "postfix"
     main = _MAIN_CF.format(
         spool=d / "spool", data=d / "data", smtp_host=names["smtp_host"], domain=names["mail_domain"],
@@ -113,6 +115,8 @@ def render(*, workdir: Path, marker: str, smtp_ip: str, port: int, names: dict, 
         workdir=workdir, marker_var=MARKER_VAR, marker=marker, lmtp=workdir / "run" / "lmtp",
         key=key, chain=chain, auth=workdir / "run" / "auth-postfix")
     listeners = ["%s:%d inet n - n - - smtpd" % (smtp_ip, port)]
+    if submission_port:
+        listeners.append("%s:%d inet n - n - - smtpd -o smtpd_tls_security_level=encrypt" % (smtp_ip, submission_port))
     for v in variants:
         opts = "".join(" -o %s" % opt for opt in v["options"])
         listeners.append("%s:%d inet n - n - - smtpd%s" % (v["ip"], port, opts))

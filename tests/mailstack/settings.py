@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import re
 from pathlib import Path
 
 _MODEL_PATH = Path(__file__).resolve().parents[2] / "plugins" / "module_utils" / "account_model.py"
@@ -71,6 +72,31 @@ def preset_mail_names() -> list:
     return list(_preset_mail_names())
 
 
+def preset_names_by_server() -> dict:
+    """{"incoming": [...], "smtp": [...]}: the presets' IMAP/POP and SMTP server names (from the account model)."""
+    model = _load_model()
+    out = {"incoming": [], "smtp": []}
+    for preset in model.PRESETS.values():
+        out["incoming"].extend(n for n in preset["incoming_hosts"].values() if n not in out["incoming"])
+        if preset["smtp_host"] not in out["smtp"]:
+            out["smtp"].append(preset["smtp_host"])
+    return out
+
+
+def preset_endpoint_paths() -> list:
+    """[(path pattern, flow)]: where the presets' OAuth2 endpoints live on their hosts (Microsoft's carry the
+    tenant), so that the stand-in provider answers a client configured with a preset at the same paths."""
+    model = _load_model()
+    flows = {"authorization_endpoint": "/authorize", "token_endpoint": "/token",
+             "device_authorization_endpoint": "/devicecode"}
+    out = []
+    for preset in model.PRESETS.values():
+        for key, flow in flows.items():
+            path = "/" + preset["oauth2"][key].split("/", 3)[3]
+            out.append((re.escape(path).replace(re.escape("{tenant}"), "[A-Za-z0-9.-]+"), flow))
+    return out
+
+
 def idp_names() -> list:
     return list(_idp_names())
 
@@ -103,7 +129,8 @@ NEGATIVE_OFFSETS = {
     "exchange_tenant": 19,
 }
 # The Exchange-like variants (exchange.py): Exchange Online's ports, SMTP submission on 587.
-EXCHANGE_PORTS = {"imaps": 993, "pop3s": 995, "submission": 587}
+SUBMISSION_PORT = 587
+EXCHANGE_PORTS = {"imaps": 993, "pop3s": 995, "submission": SUBMISSION_PORT}
 # Port that nothing of ours listens on, on any address of the block (verified at start).
 CLOSED_PORT = 1
 WRONG_CERT_NAME = "wrong-name.example.net"

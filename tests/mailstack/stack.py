@@ -184,6 +184,12 @@ class MailStack:
     def hosts_file(self) -> Path:
         return self.workdir / "hosts" / "hosts"
 
+    @property
+    def hosts_file_presets(self) -> Path:
+        """Hosts file that also maps the presets' mail server names to the good Dovecot and Postfix (IMAP 993,
+        POP3 995, SMTP 587 STARTTLS), and their identity providers' names to the stand-in one."""
+        return self.workdir / "hosts" / "hosts-presets"
+
     def hosts_file_for(self, variant: str | None = None) -> Path:
         """Hosts file mapping BOTH real names to a negative variant's address (None: the good servers)."""
         if variant is None:
@@ -476,7 +482,9 @@ class MailStack:
         chains = {
             "idp": pki.issue("ca", "idp", [*settings.idp_names(), "IP:" + self.idp_ip], -1, 365),
             "exchange": pki.issue("ca", "exchange", [*good, *settings.preset_mail_names()], -1, 365),
-            "good": pki.issue("ca", "good", good, -1, 365),
+            # The good servers also answer for the presets' names (hosts_file_presets): real Dovecot and Postfix
+            # behind a preset's configuration, where the Exchange-like variants stand in for Exchange's refusals.
+            "good": pki.issue("ca", "good", [*good, *settings.preset_mail_names()], -1, 365),
             "expired": pki.issue("ca", "expired", good, -60, -1),
             "expiring": pki.issue("ca", "expiring", good, -1, 5),
             "wrong_name": pki.issue("ca", "wrong_name", [settings.WRONG_CERT_NAME], -1, 365),
@@ -515,7 +523,7 @@ class MailStack:
         postfix.prepare(self.workdir)
         main_cf, master_cf = postfix.render(
             workdir=self.workdir, marker=self.marker, smtp_ip=self.smtp_host_ip, port=self.ports["smtp"],
-            names=self.names, key=key, chain=chains["good"], variants=pf)
+            names=self.names, key=key, chain=chains["good"], variants=pf, submission_port=settings.SUBMISSION_PORT)
         postfix.write_conf(self.workdir, main_cf, master_cf)
         for log in (self.dovecot_log, self.postfix_log):
             log.touch()
@@ -523,6 +531,10 @@ class MailStack:
     def _write_hosts(self) -> None:
         (self.workdir / "hosts").mkdir(exist_ok=True)
         hostsns.write_hosts_file(self.hosts_file, self.hosts)
+        by_server = settings.preset_names_by_server()
+        hostsns.write_hosts_file(self.hosts_file_presets, dict(
+            self.hosts, **dict.fromkeys(by_server["incoming"], self.imap_host_ip),
+            **dict.fromkeys(by_server["smtp"], self.smtp_host_ip)))
         mail_names = [self.names["imap_host"], self.names["smtp_host"]]
         for name, neg in self.negatives.items():
             # The mail servers' names go to the variant; the identity provider stays where it is.
@@ -544,7 +556,7 @@ class MailStack:
         config = self.idp_dir / "config.json"
         config.write_text(json.dumps({
             "address": self.idp_ip, "port": settings.IDP_PORT, "cert": str(chain), "key": str(key),
-            "pid_file": str(self.idp_pid_file),
+            "pid_file": str(self.idp_pid_file), "routes": settings.preset_endpoint_paths(),
             "introspection_clients": {settings.INTROSPECTION_CLIENT: self._introspection_secret()}}))
         config.chmod(0o600)
         env = {"PATH": "/usr/bin:/bin", procs.MARKER_VAR: self.marker}
