@@ -59,6 +59,8 @@ PRESETS = {
             "scopes": ["https://outlook.office.com/IMAP.AccessAsUser.All",
                        "https://outlook.office.com/POP.AccessAsUser.All",
                        "https://outlook.office.com/SMTP.Send", "offline_access"],
+            # Exchange Online offers XOAUTH2 only, not OAUTHBEARER.
+            "mechanisms": ["XOAUTH2"],
         },
     },
     "google": {
@@ -79,10 +81,13 @@ PRESETS = {
             "token_endpoint": "https://oauth2.googleapis.com/token",
             "device_authorization_endpoint": "https://oauth2.googleapis.com/device/code",
             "scopes": ["https://mail.google.com/"],
+            "mechanisms": ["OAUTHBEARER", "XOAUTH2"],
         },
     },
 }
 PROVIDERS = ("documented", *PRESETS)
+# Token mechanisms for any other identity provider's servers: the standard one, then Google's and Microsoft's.
+DEFAULT_TOKEN_MECHANISMS = ("OAUTHBEARER", "XOAUTH2")
 OAUTH2_KEYS = ("client_id", "tenant", "authorization_endpoint", "token_endpoint", "device_authorization_endpoint",
                "scopes")
 
@@ -344,6 +349,8 @@ def _oauth2(account, auth, provider, field_prefix):
     if not isinstance(scopes, list) or not all(isinstance(x, str) and _SCOPE.match(x) for x in scopes):
         raise AccountError(field + ".scopes", "must be a list of OAuth2 scopes (no spaces or quotes in one)")
     out["scopes"] = list(scopes)
+    # The SASL mechanisms a client should try, in order (RFC 7628's OAUTHBEARER first where the server has it).
+    out["mechanisms"] = list(base.get("mechanisms", DEFAULT_TOKEN_MECHANISMS))
     client_id = given.get("client_id")
     if client_id is not None and (not isinstance(client_id, str) or not _CLIENT_ID.match(client_id)):
         raise AccountError(field + ".client_id", "%r is not an OAuth2 client id" % (client_id,))
