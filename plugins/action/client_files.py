@@ -169,7 +169,7 @@ class ActionModule(ActionBase):
             if wanted and options["%s_state" % client] == "present":
                 packages.extend(p for p in PLANS[client].packages(options, data["layout"]) if p not in packages)
             ctx = PlanContext(account, data["options"], data["layout"], check_mode,
-                              self._renderer(client, data["options"]))
+                              self._renderer(client, data["options"]), self._source(client))
             files.extend(PLANS[client].plan(ctx))
             if hasattr(PLANS[client], "after_change"):
                 after_change.extend(PLANS[client].after_change(data["layout"]))
@@ -187,6 +187,13 @@ class ActionModule(ActionBase):
                 raise AccountError(client, "template %s rendered to %s, not text" % (name, type(text).__name__))
             return str(text)
         return render
+
+    def _source(self, client: str) -> t.Callable[[str], str]:
+        files = ROLES / client / "files"
+
+        def source(name: str) -> str:
+            return self._loader.get_text_file_contents(str(files / name))
+        return source
 
     @staticmethod
     def _cache_path(key: str) -> str:

@@ -23,15 +23,17 @@ class OptionError(AccountError):
 
 class PlanContext:
     """What a plan may read: the normalised account, the role's checked options, the OS layout, check
-    mode, and a ``render`` callable. Nothing else, so that the render cache key is exact by construction."""
+    mode, a ``render`` callable (a role template) and a ``source`` callable (a role file as it is, e.g. a
+    program the role installs). Nothing else, so that the render cache key is exact by construction."""
 
     def __init__(self, account: dict, options: dict, layout: dict, check_mode: bool,
-                 render: t.Callable[..., str]) -> None:
+                 render: t.Callable[..., str], source: t.Callable[[str], str] | None = None) -> None:
         self.account = account
         self.options = options
         self.layout = layout
         self.check_mode = check_mode
         self.render = render
+        self.source = source
 
 
 def present(path: str, content: str, *, validate_with: dict | None = None, **attributes: t.Any) -> dict:

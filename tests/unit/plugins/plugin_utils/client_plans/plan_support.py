@@ -3,7 +3,7 @@ names the template and its variables (so the file list can be checked without re
 
 from __future__ import annotations
 
-from ansible_collections.middlebury.mail_clients.plugins.action.client_files import PLANS, check_options
+from ansible_collections.middlebury.mail_clients.plugins.action.client_files import PLANS, ROLES, check_options
 from ansible_collections.middlebury.mail_clients.plugins.module_utils.account_model import normalize_account
 from ansible_collections.middlebury.mail_clients.plugins.plugin_utils.client_plans import PlanContext
 
@@ -18,7 +18,10 @@ def run_plan(client, options=None, account=None, users=None, check_mode=False, f
         rendered.append((name, variables))
         return "rendered %s\n" % name
 
-    ctx = PlanContext(normalized, checked, PLANS[client].LAYOUTS[family], check_mode, render)
+    def source(name):
+        return (ROLES / client / "files" / name).read_text(encoding="utf-8")
+
+    ctx = PlanContext(normalized, checked, PLANS[client].LAYOUTS[family], check_mode, render, source)
     return PLANS[client].plan(ctx), rendered
 
 

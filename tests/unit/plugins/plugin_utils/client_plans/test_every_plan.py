@@ -71,7 +71,10 @@ def test_thunderbird_without_a_registration_for_the_identity_provider_is_refused
 
 
 def test_the_oauth2_refusals_name_the_field():
-    with pytest.raises(AccountError, match=r"^mutt_oauth_refresh_command:"):
+    # mutt has no registration of its own: our helper needs the organisation's app (or a helper of the site's).
+    with pytest.raises(AccountError, match=r"^mail_clients_account\.oauth2\.client_id:"):
         run_plan("mutt", account={"auth": "oauth2"})
+    with pytest.raises(AccountError, match=r"^mail_clients_account\.oauth2\.client_id:"):
+        run_plan("mutt", account={"provider": "microsoft365"})
     with pytest.raises(AccountError, match=r"^mail_clients_account\.auth:"):
         run_plan("evolution", account={"auth": "oauth2"})
