@@ -41,9 +41,9 @@ def preset_sandbox(stack, tmp_path):
     assert proc.returncode == 0, proc
     for login in MUTT_LOGINS:
         sb.add_user(login, login.title())
-    # Exchange's folder names (the preset's), as the tenant's mailboxes have them.
-    folders = normalize_account(ACCOUNT)["folders"]
-    for folder in folders.values():
+    # The presets' folder names (Exchange's, Gmail's), as the provider's mailboxes have them.
+    folders = {f for name in PRESETS for f in normalize_account({"provider": name})["folders"].values()}
+    for folder in sorted(folders):
         made = subprocess.run(["doveadm", "-c", str(stack.dovecot_conf), "mailbox", "create", "-s", "-u", LOGIN,
                                folder], capture_output=True, text=True, timeout=30, check=False)
         assert made.returncode == 0 or "exists" in made.stderr, made
@@ -68,8 +68,8 @@ class LogTail:
             return handle.read().decode("utf-8", "replace")
 
 
-def _configure(sb, users=None):
-    result = converge(sb, {"mutt_ca_file": CA_IN_SANDBOX, "mail_clients_account": ACCOUNT,
+def _configure(sb, users=None, account=ACCOUNT):
+    result = converge(sb, {"mutt_ca_file": CA_IN_SANDBOX, "mail_clients_account": account,
                            "mail_clients_users": users or []})
     assert result.rc == 0, result
     return result
@@ -102,10 +102,10 @@ def _grants(stack):
             if e.get("event") == "token" and e.get("client_id") == APP]
 
 
-def _assert_token_login(dovecot_text, login):
+def _assert_token_login(dovecot_text, login, mechanism="XOAUTH2"):
     lines = [line for line in dovecot_text.splitlines()
-             if re.search(r"imap-login: Info: Login: user=<%s>, method=XOAUTH2,.*\bTLS\b" % login, line)]
-    assert lines, "no XOAUTH2 login over TLS in the Dovecot log:\n" + dovecot_text[-3000:]
+             if re.search(r"imap-login: Info: Login: user=<%s>, method=%s,.*\bTLS\b" % (login, mechanism), line)]
+    assert lines, "no %s login over TLS in the Dovecot log:\n%s" % (mechanism, dovecot_text[-3000:])
 
 
 def _send(sb, client, subject, recipient):
@@ -194,6 +194,10 @@ def test_neomutt_named_user_signs_in_reads_imaps_and_sends_with_xoauth2(stack, p
     tui.start(LOGIN, ["neomutt"])
     _sign_in(stack, tui)
     tui.wait_for(*stack.inbox_subjects, timeout=SIGN_IN_TIMEOUT)
+    tui.keys("c")
+    tui.wait_for("Open mailbox")
+    tui.keys("?")
+    tui.wait_for(PRESETS["microsoft365"]["folders"]["sent"], "Personal")
     _assert_token_login(dovecot_log.new(), LOGIN)
     tui.close()
     subject = "neomutt-oauth2-%s" % uuid.uuid4().hex[:10]
@@ -201,6 +205,27 @@ def test_neomutt_named_user_signs_in_reads_imaps_and_sends_with_xoauth2(stack, p
     _send(sb, "neomutt", subject, stack.address_of(RECIPIENT))
     _assert_sent_with_token(stack, postfix_log.new(), subject)
     _assert_no_token_outside_the_users_file(stack, sb)
+
+
+def test_mutt_with_the_google_preset_signs_in_and_logs_in_with_oauthbearer(stack, preset_sandbox, tui):
+    # Google's servers have OAUTHBEARER, tried first; the same helper, Google's endpoints (mapped to the stand-in).
+    _configure(preset_sandbox, account={"provider": "google", "oauth2": {"client_id": APP}})
+    dovecot_log = LogTail(stack.dovecot_log)
+    tui.start(LOGIN, ["mutt"])
+    _sign_in(stack, tui)
+    tui.wait_for(*stack.inbox_subjects, timeout=SIGN_IN_TIMEOUT)
+    _assert_token_login(dovecot_log.new(), LOGIN, "OAUTHBEARER")
+
+
+def test_neomutt_falls_back_to_xoauth2_for_a_token_too_long_for_its_oauthbearer(stack, preset_sandbox, tui):
+    # NeoMutt caps OAUTHBEARER tokens at 510 characters; the stand-in's are 1,600 (as long as Entra's, or many a
+    # Keycloak's). Google's order, OAUTHBEARER then XOAUTH2, still gets it in.
+    _configure(preset_sandbox, users=[{"login": LOGIN}], account={"provider": "google", "oauth2": {"client_id": APP}})
+    dovecot_log = LogTail(stack.dovecot_log)
+    tui.start(LOGIN, ["neomutt"])
+    _sign_in(stack, tui)
+    tui.wait_for(*stack.inbox_subjects, timeout=SIGN_IN_TIMEOUT)
+    _assert_token_login(dovecot_log.new(), LOGIN, "XOAUTH2")
 
 
 def test_absent_removes_the_helper_and_its_settings_and_leaves_the_users_token(stack, preset_sandbox):
