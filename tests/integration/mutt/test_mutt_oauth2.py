@@ -14,6 +14,7 @@ import time
 import uuid
 
 import pytest
+from ansible_runner import run_playbook
 from mutt_support import CA_IN_SANDBOX, MUTT_LOGINS, Tui, converge
 from sandbox import Sandbox
 
@@ -138,6 +139,24 @@ def _assert_no_token_outside_the_users_file(stack, sb):
         assert not any(s.encode() in data for s in secrets_), "a token in %s" % path
 
 
+def _verify_with_the_helpers_token(stack, sb):
+    """The verifier on the same host, logging in with the token the helper keeps for the user (README)."""
+    play = [{"hosts": "localhost", "gather_facts": False, "tasks": [{
+        "name": "Check the preset's endpoints with the user's token",
+        "middlebury.mail_clients.mail_check": {
+            "account": ACCOUNT, "ca_path": CA_IN_SANDBOX,
+            "username": stack.address_of(LOGIN), "auth": "oauth2",
+            "token_command": "%s --config %s" % (LAYOUT["oauth2_helper"], LAYOUT["oauth2_config"]),
+            "token_command_user": LOGIN},
+        "register": "checked"}, {"name": "Keep the result", "ansible.builtin.copy": {
+            "content": "{{ checked | to_json }}", "dest": "/root/checked.json", "mode": "0600"}}]}]
+    result = run_playbook(play, sandbox=sb)
+    assert result.rc == 0, result
+    endpoints = json.loads(sb.upper("/root/checked.json").read_text())["endpoints"]
+    assert {e["protocol"] for e in endpoints} == {"imap", "pop3", "smtp"}
+    assert all(e["status"] == "pass" and e["auth"]["mechanism"] == "XOAUTH2" for e in endpoints), endpoints
+
+
 def test_mutt_lab_mode_signs_in_with_a_device_code_reads_imaps_and_sends_with_xoauth2(stack, preset_sandbox, tui):
     sb = preset_sandbox
     _configure(sb)
@@ -160,6 +179,7 @@ def test_mutt_lab_mode_signs_in_with_a_device_code_reads_imaps_and_sends_with_xo
     _send(sb, "mutt", subject, stack.address_of(RECIPIENT))
     _assert_sent_with_token(stack, postfix_log.new(), subject)
     _assert_no_token_outside_the_users_file(stack, sb)
+    _verify_with_the_helpers_token(stack, sb)
 
     # The access token's lifetime passes: the next start refreshes, without a sign-in.
     _age(stack, sb)
