@@ -15,6 +15,7 @@ import uuid
 
 import pytest
 from ansible_runner import run_playbook
+from mailstack import LOGIN_LOGGED
 from mutt_support import CA_IN_SANDBOX, MUTT_LOGINS, Tui, converge
 from sandbox import Sandbox
 
@@ -105,7 +106,7 @@ def _grants(stack):
 
 def _assert_token_login(dovecot_text, login, mechanism="XOAUTH2"):
     lines = [line for line in dovecot_text.splitlines()
-             if re.search(r"imap-login: Info: Login: user=<%s>, method=%s,.*\bTLS\b" % (login, mechanism), line)]
+             if re.search(r"imap-login: Info: " + LOGIN_LOGGED % login + r", method=%s,.*\bTLS\b" % mechanism, line)]
     assert lines, "no %s login over TLS in the Dovecot log:\n%s" % (mechanism, dovecot_text[-3000:])
 
 
