@@ -10,9 +10,11 @@ whole set to this code at once.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import glob
 import grp
+import hashlib
 import os
 import pwd
 import shlex
@@ -256,9 +258,10 @@ def sync_entry(entry, check_mode, run_command, commits=None):
             result.update(changed=True, action="removed")
             return result, {"before_header": path, "before": before.decode("utf-8", "replace"),
                             "after_header": path, "after": ""}
-        content = entry["content"].encode("utf-8")
+        binary = entry.get("content_base64") is not None
+        content = _wanted_bytes(entry)
         same_content = before == content or (
-            before is not None and entry.get("compare") == "keyfile"
+            not binary and before is not None and entry.get("compare") == "keyfile"
             and keyfile_contains(before.decode("utf-8", "replace"), entry["content"]))
         if same_content:
             st = os.stat(path)
@@ -285,8 +288,27 @@ def sync_entry(entry, check_mode, run_command, commits=None):
                 with as_root():
                     _validate(field, entry, probe, run_command)
         result.update(changed=True, action="created" if before is None else "updated")
+        if binary:  # a diff of bytes says nothing: sizes and digests do
+            return result, {"before_header": path, "before": _digest_line(before),
+                            "after_header": path, "after": _digest_line(content)}
         return result, {"before_header": path, "before": "" if before is None else before.decode("utf-8", "replace"),
                         "after_header": path, "after": entry["content"]}
+
+
+def _wanted_bytes(entry):
+    """The entry's content as bytes: UTF-8 text (content) or any bytes (content_base64)."""
+    if entry.get("content_base64") is None:
+        return entry["content"].encode("utf-8")
+    try:
+        return base64.b64decode(entry["content_base64"], validate=True)
+    except ValueError:
+        raise FileSyncError(entry["field"], "content_base64 is not base64") from None
+
+
+def _digest_line(data):
+    if data is None:
+        return ""
+    return "(binary, %d bytes, sha256 %s)\n" % (len(data), hashlib.sha256(data).hexdigest())
 
 
 def _expand_marked(entries):
@@ -317,8 +339,12 @@ def sync_files(entries, run_command, check_mode=False):
     AnsibleModule.run_command)."""
     prepared = []
     for entry in _expand_marked(entries):
-        if entry.get("state", "present") == "present" and entry.get("content") is None:
-            raise FileSyncError(entry["field"], "content is required when state is present")
+        given = [key for key in ("content", "content_base64") if entry.get(key) is not None]
+        if entry.get("state", "present") == "present" and len(given) != 1:
+            raise FileSyncError(entry["field"], "content is required when state is present (exactly one of content and"
+                                " content_base64)")
+        if entry.get("content_base64") is not None and (entry.get("compare") == "keyfile" or entry.get("marker")):
+            raise FileSyncError(entry["field"], "content_base64 is for whole binary files (compare exact, no marker)")
         expand_path(entry["field"], entry["path"])
         prepared.append(entry)
     results, diffs = [], []

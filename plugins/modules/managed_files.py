@@ -35,7 +35,13 @@ options:
         type: str
         required: true
       content:
-        description: The wanted content (UTF-8). Required when O(files[].state=present).
+        description:
+          - The wanted content (UTF-8). With O(files[].state=present), this or O(files[].content_base64) is required.
+        type: str
+      content_base64:
+        description:
+          - The wanted content as base64, for a binary file (a packed extension, for example). The diff shows its
+            size and SHA-256 digest. Not with O(files[].compare=keyfile) or O(files[].marker).
         type: str
       state:
         description: V(present) writes the file, V(absent) removes it.
@@ -171,6 +177,7 @@ def main():
                 "options": {
                     "path": {"type": "str", "required": True},
                     "content": {"type": "str"},
+                    "content_base64": {"type": "str"},
                     "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
                     "owner": {"type": "str"},
                     "group": {"type": "str"},

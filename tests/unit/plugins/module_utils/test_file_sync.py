@@ -178,3 +178,21 @@ def test_one_failing_validator_leaves_the_whole_batch_untouched(tmp_path):
     with pytest.raises(FileSyncError, match=r"files\[0\].*validation"):
         sync_files([{"path": str(second), "content": "bad\n", "validate": "grep -q good %s"}], check_mode=True)
     assert os.listdir(tmp_path) == []
+
+
+def test_binary_content_is_written_byte_exact_and_diffed_by_digest(tmp_path):
+    import base64
+    import hashlib
+
+    target = tmp_path / "x.xpi"
+    data = b"PK\x03\x04\x00\xff\xfe binary \r\n\x00"
+    entry = {"path": str(target), "content_base64": base64.b64encode(data).decode()}
+    results, diffs = sync_files([entry])
+    assert results[0]["action"] == "created" and target.read_bytes() == data
+    assert diffs[0]["after"] == "(binary, %d bytes, sha256 %s)\n" % (len(data), hashlib.sha256(data).hexdigest())
+    results, diffs = sync_files([entry])
+    assert results[0]["action"] == "unchanged" and diffs == []
+    with pytest.raises(FileSyncError, match="exactly one of content and content_base64"):
+        sync_files([dict(entry, content="text")])
+    with pytest.raises(FileSyncError, match="not base64"):
+        sync_files([{"path": str(target), "content_base64": "not base64!"}])
