@@ -176,9 +176,10 @@ class MailStack:
             raise MailStackError("identity provider %s answered %d: %s" % (path, response.status, result))
         return result
 
-    def tokens_for(self, user: str, client_id: str = "mailstack-test") -> dict:
-        """Tokens for `user`, as if they had signed in (the test API): access_token, refresh_token, expires_in."""
-        return self.idp_call("/test/tokens", {"user": user, "client_id": client_id})
+    def tokens_for(self, user: str, client_id: str = "mailstack-test", scope: str = "") -> dict:
+        """Tokens for `user`, as if they had signed in (the test API): access_token, refresh_token, expires_in,
+        and the granted `scope` (clients such as Thunderbird check it against what they need)."""
+        return self.idp_call("/test/tokens", {"user": user, "client_id": client_id, "scope": scope})
 
     @property
     def hosts_file(self) -> Path:

@@ -36,9 +36,11 @@ class PlanContext:
         self.source = source
 
 
-def present(path: str, content: str, *, validate_with: dict | None = None, **attributes: t.Any) -> dict:
-    """A file with this content (attributes: owner, group, mode, dir_mode, compare)."""
-    entry = {"path": path, "state": "present", "content": content}
+def present(path: str, content: str | None = None, *, validate_with: dict | None = None, **attributes: t.Any) -> dict:
+    """A file with this content, or binary ``content_base64=`` (attributes: owner, group, mode, dir_mode, compare)."""
+    entry = {"path": path, "state": "present"}
+    if content is not None:
+        entry["content"] = content
     entry.update({key: value for key, value in attributes.items() if value is not None})
     if validate_with:
         entry["validate_with"] = validate_with

@@ -10,7 +10,11 @@ The policies (JSON) and the wizard file (XML) are parsed by managed_files' built
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
 import re
+import zipfile
 
 from ansible_collections.middlebury.mail_clients.plugins.plugin_utils.client_plans import (
     OptionError,
@@ -38,6 +42,13 @@ LAYOUTS = {
     },
 }
 CFG_NAME = "mail_clients.cfg"
+# The OAuth2 provider extension for the organisation's own app (Thunderbird has no client-ID pref for IMAP/SMTP:
+# its `oauth_provider` manifest key is the one way to register one). Force-installed by policy from the install
+# directory, where the .cfg is too, so a lab PC needs no network for it.
+EXTENSION_ID = "oauth2-provider@mail-clients.middlebury.edu"
+EXTENSION_FILE = "mail-clients-oauth2-provider.xpi"
+# A fixed date in the archive: the same settings give the same bytes, so a second run changes nothing.
+_ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 # Pref keys of our account. Never Thunderbird's own accountN/serverN/idN/smtpN, which collide with the
 # accounts users create; these names are stable, so a restart finds and reuses them.
 KEYS = {"account": "account_mailclients", "server": "server_mailclients", "identity": "id_mailclients",
@@ -55,15 +66,18 @@ _ABSOLUTE_PATH = re.compile(r"^/[^\x00-\x1f\x7f]*$")
 
 def check(options: dict, account: dict) -> None:
     oauth2 = account.get("oauth2")
-    if oauth2 is not None and account["provider"] == "documented":
-        # Thunderbird 140/153 find the identity provider by the mail server's host name, in a built-in table
-        # (Microsoft's and Google's): another provider needs a registration of its own.
-        if oauth2["client_id"] is None:
-            raise OptionError("mail_clients_account.oauth2.client_id",
-                              "Thunderbird has a built-in OAuth2 registration only for the microsoft365 and google "
-                              "providers; another identity provider needs its client_id")
-        raise OptionError("mail_clients_account.oauth2", "Thunderbird with an identity provider of your own is not "
-                          "supported by this role yet; use provider microsoft365 or google")
+    # Thunderbird 140/153 find the identity provider by the mail server's host name, in a built-in table
+    # (Microsoft's and Google's): another provider needs a registration of its own.
+    if oauth2 is not None and account["provider"] == "documented" and oauth2["client_id"] is None:
+        raise OptionError("mail_clients_account.oauth2.client_id",
+                          "Thunderbird has a built-in OAuth2 registration only for the microsoft365 and google "
+                          "providers; another identity provider needs its client_id")
+    if oauth2 is not None and oauth2["client_id"] is not None:
+        # The registration goes into a provider extension: Thunderbird's sign-in needs both endpoints.
+        for key in ("authorization_endpoint", "token_endpoint"):
+            if not oauth2[key]:
+                raise OptionError("mail_clients_account.oauth2." + key,
+                                  "is needed by Thunderbird's sign-in (the role's provider extension)")
     for index, path in enumerate(options["thunderbird_ca_certificates"]):
         if not _ABSOLUTE_PATH.match(path):
             raise OptionError("thunderbird_ca_certificates[%d]" % index,
@@ -82,7 +96,33 @@ def paths(layout: dict, account: dict) -> dict:
         "legacy_cfg": "%s/%s" % (layout["legacy_cfg_dir"], CFG_NAME),
         "policies": layout["policies_path"],
         "isp": "%s/%s.xml" % (layout["isp_dir"], account["mail_domain"]),
+        "extension": "%s/%s" % (layout["cfg_dir"], EXTENSION_FILE),
     }
+
+
+def uses_extension(account: dict) -> bool:
+    """The organisation's own app: a provider extension (without a client ID, Thunderbird's built-in one)."""
+    return account.get("oauth2") is not None and account["oauth2"]["client_id"] is not None
+
+
+def extension_issuer(account: dict) -> str:
+    """The provider extension's issuer: the origin of its tokens in the login store (oauth://<issuer>), so a
+    host-like name (the login store keeps origins, not paths); one per app, never a built-in one."""
+    app = hashlib.sha256(account["oauth2"]["client_id"].encode("utf-8")).hexdigest()[:12]
+    return "app-%s.%s" % (app, account["oauth2"]["issuer"])
+
+
+def provider_extension(render) -> bytes:
+    """The packed extension (an .xpi is a zip with manifest.json). Its version follows its content, so that a
+    changed registration is installed again."""
+    draft = render("oauth_provider_manifest.json.j2", "0")
+    version = "1.0.%d" % int(hashlib.sha256(draft.encode("utf-8")).hexdigest()[:7], 16)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        info = zipfile.ZipInfo("manifest.json", date_time=_ZIP_DATE)
+        info.external_attr = 0o644 << 16
+        archive.writestr(info, render("oauth_provider_manifest.json.j2", version))
+    return buffer.getvalue()
 
 
 def plan(ctx: PlanContext) -> list:
@@ -91,13 +131,18 @@ def plan(ctx: PlanContext) -> list:
     lock = options["thunderbird_lock_server_settings"]
     where = paths(ctx.layout, account)
 
-    def render(template):
+    extension = on and uses_extension(account)
+
+    def render(template, extension_version=None):
         return ctx.render(
             template, __thunderbird_account=account, __thunderbird_keys=KEYS, __thunderbird_cfg_name=CFG_NAME,
             __thunderbird_define=on, __thunderbird_isp_marker=ISP_MARKER,
             __thunderbird_lock=account["lab_mode"] if lock is None else bool(lock),
             __thunderbird_socket_type=SOCKET_TYPE, __thunderbird_auth_method=AUTH_METHOD,
-            __thunderbird_isp_socket=ISP_SOCKET, __thunderbird_isp_auth=ISP_AUTH)
+            __thunderbird_isp_socket=ISP_SOCKET, __thunderbird_isp_auth=ISP_AUTH,
+            __thunderbird_extension_id=EXTENSION_ID, __thunderbird_extension_version=extension_version,
+            __thunderbird_extension_issuer=extension_issuer(account) if extension else None,
+            __thunderbird_extension_url="file://" + where["extension"] if extension else None)
 
     # With state absent the AutoConfig stays as a cleanup script (it then defines no account) unless told not to.
     autoconfig = on or options["thunderbird_cleanup_profiles"]
@@ -110,4 +155,6 @@ def plan(ctx: PlanContext) -> list:
         wanted(on and options["thunderbird_isp_file"], where["isp"],
                lambda: present(where["isp"], render("isp.xml.j2"), validate_with={"name": "xml"})),
         {"path": ctx.layout["isp_dir"] + "/*.xml", "state": "absent", "marker": ISP_MARKER},
+        wanted(extension, where["extension"], lambda: present(
+            where["extension"], content_base64=base64.b64encode(provider_extension(render)).decode("ascii"))),
     ]

@@ -11,11 +11,12 @@ AUTOCONFIG = LAYOUT["pref_dir"] + "/autoconfig.js"
 CFG = "%s/%s" % (LAYOUT["cfg_dir"], thunderbird.CFG_NAME)
 LEGACY = "%s/%s" % (LAYOUT["legacy_cfg_dir"], thunderbird.CFG_NAME)
 ISP = LAYOUT["isp_dir"] + "/middlebury.edu.xml"
+EXTENSION = "%s/%s" % (LAYOUT["cfg_dir"], thunderbird.EXTENSION_FILE)
 
 
 def test_present_writes_autoconfig_policies_and_wizard_file_and_no_validator_needs_a_package():
     files, _rendered = run_plan("thunderbird")
-    assert by_state(files) == ({AUTOCONFIG, CFG, LAYOUT["policies_path"], ISP}, {LEGACY})
+    assert by_state(files) == ({AUTOCONFIG, CFG, LAYOUT["policies_path"], ISP}, {LEGACY, EXTENSION})
     validators = {f["path"]: f.get("validate_with", {}).get("name") for f in files if f["state"] == "present"}
     assert validators == {AUTOCONFIG: None, CFG: None, LAYOUT["policies_path"]: "json", ISP: "xml"}
     assert not any("validate" in f for f in files)
@@ -41,3 +42,22 @@ def test_lock_follows_lab_mode_unless_set():
     assert lock() == {True}
     assert lock(users=[{"login": "a"}]) == {False}
     assert lock({"thunderbird_lock_server_settings": True}, users=[{"login": "a"}]) == {True}
+
+
+def test_the_organisations_app_gets_a_provider_extension_packed_the_same_every_time():
+    import base64
+    import io
+    import zipfile
+
+    account = {"provider": "microsoft365", "oauth2": {"client_id": "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"}}
+    files, rendered = run_plan("thunderbird", account=account)
+    (xpi,) = [f for f in files if f["path"] == EXTENSION]
+    again, _rendered = run_plan("thunderbird", account=account)
+    assert xpi == next(f for f in again if f["path"] == EXTENSION)
+    archive = zipfile.ZipFile(io.BytesIO(base64.b64decode(xpi["content_base64"])))
+    assert archive.namelist() == ["manifest.json"]
+    urls = {v["__thunderbird_extension_url"] for _name, v in rendered}
+    assert urls == {"file://" + EXTENSION}
+    # Without a client ID: Thunderbird's built-in registration, no extension.
+    files, rendered = run_plan("thunderbird", account={"provider": "microsoft365"})
+    assert EXTENSION in by_state(files)[1] and {v["__thunderbird_extension_url"] for _n, v in rendered} == {None}

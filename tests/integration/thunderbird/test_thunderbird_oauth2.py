@@ -1,0 +1,144 @@
+"""Thunderbird with OAuth2, configured only by the role with the Microsoft 365 preset and the tenant's own app: the
+role's provider extension (force-installed by policy from a local file) registers the app, and Thunderbird
+redeems a refresh token at the stand-in identity provider itself, then logs in to Dovecot and sends through
+Postfix with XOAUTH2. The preset's names are mapped inside the sandbox to the stack (hosts_file_presets); the
+refresh token is seeded through Marionette into the profile's login store, as the sign-in would leave it
+(oauth-test-recipes.md), so the test needs no browser."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import uuid
+import zipfile
+
+import pytest
+import tb_harness as tb
+from mailstack import LOGIN_LOGGED
+from tb_role import KEYS, LAYOUT, POLICIES_PATH, stack_box
+
+from ansible_collections.middlebury.mail_clients.plugins.module_utils.account_model import normalize_account
+from ansible_collections.middlebury.mail_clients.plugins.plugin_utils.client_plans import thunderbird as plan
+
+APP = "tb-role-oauth-test"
+ACCOUNT = {"provider": "microsoft365", "oauth2": {"client_id": APP}}
+MODEL = normalize_account(ACCOUNT)
+EXTENSION_PATH = "%s/%s" % (LAYOUT["cfg_dir"], plan.EXTENSION_FILE)
+
+pytestmark = pytest.mark.timeout(900)
+
+# Seeds the refresh token as Thunderbird's own sign-in stores it (origin oauth://<issuer>, the scopes as realm),
+# once the provider extension has registered the app for the IMAP host. Thunderbird keeps one OAuth2 object per
+# account from its start on, so the token is redeemed in the next run.
+SEED = r"""
+const [issuer, scope, username, refreshToken, imapHost, done] = arguments;
+const {OAuth2Providers} = ChromeUtils.importESModule("resource:///modules/OAuth2Providers.sys.mjs");
+const {setTimeout} = ChromeUtils.importESModule("resource://gre/modules/Timer.sys.mjs");
+const result = {};
+const deadline = Date.now() + 20000;
+function registered() {
+  const details = OAuth2Providers.getHostnameDetails(imapHost, "imap");
+  if ((details && details.issuer == issuer) || Date.now() > deadline) {
+    result.provider = details ? {issuer: details.issuer, scopes: details.requiredScopes} : null;
+    const issuerDetails = details ? OAuth2Providers.getIssuerDetails(details.issuer) : null;
+    result.clientId = issuerDetails ? issuerDetails.clientId : null;
+    const login = Cc["@mozilla.org/login-manager/loginInfo;1"].createInstance(Ci.nsILoginInfo);
+    login.init("oauth://" + issuer, null, scope, username, refreshToken, "", "");
+    Services.logins.addLoginAsync(login).then(async () => {
+      result.stored = (await Services.logins.searchLoginsAsync({origin: "oauth://" + issuer})).length;
+      done(result);
+    }, e => { result.error = String(e); done(result); });
+    return;
+  }
+  setTimeout(registered, 250);
+}
+registered();
+"""
+
+# Goes online and has Thunderbird log in to IMAP with what it has (the stored refresh token).
+LOGIN = r"""
+const [accountKey, issuer, done] = arguments;
+const {MailServices} = ChromeUtils.importESModule("resource:///modules/MailServices.sys.mjs");
+const {OAuth2Providers} = ChromeUtils.importESModule("resource:///modules/OAuth2Providers.sys.mjs");
+const {setTimeout} = ChromeUtils.importESModule("resource://gre/modules/Timer.sys.mjs");
+const result = {};
+const imap = MailServices.accounts.getAccount(accountKey).incomingServer;
+const deadline = Date.now() + 20000;
+function go() {
+  const details = OAuth2Providers.getHostnameDetails(imap.hostname, "imap");
+  if (!(details && details.issuer == issuer) && Date.now() < deadline) {
+    setTimeout(go, 250);  // the extension registers the app a second or two after the start
+    return;
+  }
+  result.registeredAfterMs = 20000 - (deadline - Date.now());
+  Services.io.offline = false;
+  imap.verifyLogon({
+    OnStartRunningUrl() {},
+    OnStopRunningUrl(url, status) { result.imap = status; done(result); },
+    QueryInterface: ChromeUtils.generateQI(["nsIUrlListener"]),
+  }, null);
+}
+go();
+setTimeout(() => { result.timedOut = true; done(result); }, 50000);
+"""
+
+
+def _grants(stack):
+    return [(e.get("grant_type"), e.get("client_id")) for e in stack.idp_call("/test/log")["log"]
+            if e.get("event") == "token"]
+
+
+def test_the_tenants_app_signs_in_through_the_roles_provider_extension_and_logs_in_with_xoauth2(
+        tmp_path, mail_stack):
+    login = "tboauth"
+    mail_stack.add_user(login, "Tb-OAuth-Pass_3")
+    sb = stack_box(tmp_path / "box", mail_stack, mail_stack.hosts_file_presets, {"mail_clients_account": ACCOUNT})
+    # What the role wrote: the policy names the local extension, whose manifest is the account's app.
+    policies = json.loads(sb.upper(POLICIES_PATH).read_text())["policies"]
+    setting = policies["ExtensionSettings"][plan.EXTENSION_ID]
+    assert setting == {"installation_mode": "force_installed", "install_url": "file://" + EXTENSION_PATH}
+    manifest = json.loads(zipfile.ZipFile(io.BytesIO(sb.upper(EXTENSION_PATH).read_bytes())).read("manifest.json"))
+    provider = manifest["oauth_provider"]
+    assert provider["clientId"] == APP and provider["issuer"] == plan.extension_issuer(MODEL)
+    assert provider["tokenEndpoint"] == MODEL["oauth2"]["token_endpoint"]
+    assert set(provider["hostnames"]) == {MODEL["incoming"]["host"], MODEL["smtp"]["host"]}
+
+    sb.add_user(login, "Tb OAuth")
+    username = mail_stack.address_of(login)
+    seeded = mail_stack.tokens_for(login, client_id=APP, scope=" ".join(MODEL["oauth2"]["scopes"]))["refresh_token"]
+    before = len(_grants(mail_stack))
+    dovecot_mark = mail_stack.dovecot_log.stat().st_size
+    postfix_mark = mail_stack.postfix_log.stat().st_size
+    subject = "tb-oauth2-%s" % uuid.uuid4().hex[:10]
+
+    def seed(client):
+        return client.async_script(SEED, args=[
+            plan.extension_issuer(MODEL), " ".join(MODEL["oauth2"]["scopes"]), username, seeded,
+            MODEL["incoming"]["host"]], timeout=40)
+
+    def login_and_work(client):
+        logged_in = client.async_script(LOGIN, args=[KEYS["account"], plan.extension_issuer(MODEL)], timeout=70)
+        if logged_in.get("imap") != 0:
+            return logged_in, None, None
+        return logged_in, tb.do_work(KEYS["account"], subject)(client), tb.read_accounts()(client)
+
+    profile = tb.make_profile(sb, login, "oauth")
+    stored, _log = tb.probe(sb, login, profile, seed)
+    assert stored.get("provider") == {"issuer": plan.extension_issuer(MODEL),
+                                      "scopes": " ".join(MODEL["oauth2"]["scopes"])}, stored
+    assert stored.get("clientId") == APP and stored.get("stored") == 1, stored
+    (logged_in, work, accounts), log = tb.probe(sb, login, profile, login_and_work)
+    assert logged_in.get("imap") == 0, (logged_in, [line for line in log.splitlines() if "oauth" in line.lower()][-20:])
+    assert ("refresh_token", APP) in _grants(mail_stack)[before:], _grants(mail_stack)[before:]
+    dovecot = mail_stack.dovecot_log.read_text(errors="replace")[dovecot_mark:]
+    assert re.search(r"imap-login: Info: " + LOGIN_LOGGED % login + r", method=XOAUTH2,.*\bTLS\b", dovecot), \
+        dovecot[-3000:]
+    # The INBOX and a subscribed folder, then a message through Postfix with the same app's token.
+    assert work and "INBOX" in work["folders"] and "Personal" in work["folders"], work
+    assert work.get("sent"), work
+    assert mail_stack.wait_for_message(login, subject), "the message did not arrive"
+    postfix = mail_stack.postfix_log.read_text(errors="replace")[postfix_mark:]
+    assert re.search(r"sasl_method=XOAUTH2, sasl_username=%s\b" % login, postfix), postfix[-3000:]
+    ours = [a for a in accounts["accounts"] if a["key"] == KEYS["account"]]
+    assert ours and ours[0]["authMethod"] == plan.AUTH_METHOD["oauth2"] and ours[0]["username"] == username
