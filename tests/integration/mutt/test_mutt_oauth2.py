@@ -70,8 +70,8 @@ class LogTail:
             return handle.read().decode("utf-8", "replace")
 
 
-def _configure(sb, users=None, account=ACCOUNT):
-    result = converge(sb, {"mutt_ca_file": CA_IN_SANDBOX, "mail_clients_account": account,
+def _configure(sb, users=None, account=None):
+    result = converge(sb, {"mutt_ca_file": CA_IN_SANDBOX, "mail_clients_account": account or ACCOUNT,
                            "mail_clients_users": users or []})
     assert result.rc == 0, result
     return result
