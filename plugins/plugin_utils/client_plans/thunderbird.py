@@ -150,7 +150,9 @@ def plan(ctx: PlanContext) -> list:
         wanted(autoconfig, where["autoconfig"], lambda: present(where["autoconfig"], render("autoconfig.js.j2"))),
         wanted(autoconfig, where["cfg"], lambda: present(where["cfg"], render("mail_clients.cfg.j2"))),
         absent(where["legacy_cfg"]),
-        wanted(on, where["policies"],
+        # With state absent the policies stay as long as the AutoConfig cleanup does: only to block (and so
+        # remove) our provider extension in the profiles that have it.
+        wanted(autoconfig, where["policies"],
                lambda: present(where["policies"], render("policies.json.j2"), validate_with={"name": "json"})),
         wanted(on and options["thunderbird_isp_file"], where["isp"],
                lambda: present(where["isp"], render("isp.xml.j2"), validate_with={"name": "xml"})),

@@ -23,6 +23,7 @@ from tb_role import (
 )
 
 from ansible_collections.middlebury.mail_clients.plugins.module_utils.account_model import normalize_account
+from ansible_collections.middlebury.mail_clients.plugins.plugin_utils.client_plans.thunderbird import EXTENSION_ID
 
 MODEL = normalize_account({}, [])
 ISP_PATH = "%s/%s.xml" % (ISP_DIR, MODEL["mail_domain"])
@@ -266,7 +267,9 @@ def test_state_absent_leaves_only_a_cleanup_cfg_then_nothing(lab):
     sb, _result = lab
     result = converge(sb, {"thunderbird_state": "absent"})
     assert result.rc == 0 and result.changed() == 1, result
-    assert upper_file(sb, POLICIES_PATH).exists() is False
+    # The policies keep only the block that takes our provider extension out of profiles that have it.
+    assert json.loads(upper_file(sb, POLICIES_PATH).read_text()) == {
+        "policies": {"ExtensionSettings": {EXTENSION_ID: {"installation_mode": "blocked"}}}}
     assert upper_file(sb, ISP_PATH).exists() is False
     used = {ACCOUNTS: "account1,%s" % KEYS["account"], SMTPS: "smtp1,%s" % KEYS["smtp"], DEFAULT: "account1",
             S + "directory-rel": "[ProfD]ImapMail/mail", "mail.smtp.defaultserver": KEYS["smtp"]}

@@ -142,3 +142,40 @@ def test_the_tenants_app_signs_in_through_the_roles_provider_extension_and_logs_
     assert re.search(r"sasl_method=XOAUTH2, sasl_username=%s\b" % login, postfix), postfix[-3000:]
     ours = [a for a in accounts["accounts"] if a["key"] == KEYS["account"]]
     assert ours and ours[0]["authMethod"] == plan.AUTH_METHOD["oauth2"] and ours[0]["username"] == username
+
+
+# What is left of the provider extension in a profile: the add-on, and the provider it registers.
+LEFT = r"""
+const [id, host, done] = arguments;
+const {AddonManager} = ChromeUtils.importESModule("resource://gre/modules/AddonManager.sys.mjs");
+const {OAuth2Providers} = ChromeUtils.importESModule("resource:///modules/OAuth2Providers.sys.mjs");
+const {setTimeout} = ChromeUtils.importESModule("resource://gre/modules/Timer.sys.mjs");
+setTimeout(() => AddonManager.getAddonByID(id).then(addon => {
+  const details = OAuth2Providers.getHostnameDetails(host, "imap");
+  done({addon: addon ? {active: addon.isActive} : null, issuer: details ? details.issuer : null});
+}), 4000);
+"""
+
+
+def test_absent_takes_the_provider_extension_out_of_the_profile(tmp_path, mail_stack):
+    login = "tboauthgone"
+    sb = stack_box(tmp_path / "box", mail_stack, mail_stack.hosts_file_presets, {"mail_clients_account": ACCOUNT})
+    sb.add_user(login, "Tb Gone")
+    profile = tb.make_profile(sb, login, "gone")
+
+    def left(client):
+        return client.async_script(LEFT, args=[plan.EXTENSION_ID, MODEL["incoming"]["host"]], timeout=30)
+
+    installed, _log = tb.probe(sb, login, profile, left)
+    assert installed == {"addon": {"active": True}, "issuer": plan.extension_issuer(MODEL)}, installed
+    from tb_role import converge
+
+    result = converge(sb, {"thunderbird_state": "absent", "mail_clients_account": ACCOUNT})
+    assert result.rc == 0, result
+    # Removing the policy would leave the add-on installed and its provider registered: the cleanup blocks it.
+    assert json.loads(sb.upper(POLICIES_PATH).read_text()) == {
+        "policies": {"ExtensionSettings": {plan.EXTENSION_ID: {"installation_mode": "blocked"}}}}
+    assert not sb.upper(EXTENSION_PATH).exists()
+    gone, _log = tb.probe(sb, login, profile, left)
+    assert gone["issuer"] != plan.extension_issuer(MODEL), gone
+    assert gone["addon"] is None or not gone["addon"]["active"], gone

@@ -31,8 +31,11 @@ def test_stale_wizard_files_of_ours_are_found_by_the_marker():
 
 def test_absent_keeps_the_cfg_as_a_cleanup_script_unless_told_otherwise():
     files, rendered = run_plan("thunderbird", {"thunderbird_state": "absent"})
-    assert by_state(files)[0] == {AUTOCONFIG, CFG}
+    # The policies stay with the cleanup too: they block our provider extension out of the profiles.
+    assert by_state(files)[0] == {AUTOCONFIG, CFG, LAYOUT["policies_path"]}
     assert all(variables["__thunderbird_define"] is False for _name, variables in rendered)
+    files, rendered = run_plan("thunderbird", {"thunderbird_state": "absent", "thunderbird_cleanup_profiles": False})
+    assert by_state(files)[0] == set() and not rendered
 
 
 def test_lock_follows_lab_mode_unless_set():
