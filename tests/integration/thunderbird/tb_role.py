@@ -95,3 +95,33 @@ def snapshot(sb):
             path = Path(root) / name
             files[str(path.relative_to(sb.workdir))] = path.read_bytes() if not path.is_symlink() else b"->"
     return files
+
+
+def seeded_own_accounts():
+    """Two accounts of the user's own (IMAP and POP3), one SMTP server, the second account default."""
+    prefs = {
+        "mail.accountmanager.accounts": "account1,account2",
+        "mail.accountmanager.defaultaccount": "account2",
+        "mail.account.account1.server": "server1", "mail.account.account1.identities": "id1",
+        "mail.account.account2.server": "server2", "mail.account.account2.identities": "id2",
+        "mail.account.lastKey": 2,
+        "mail.server.server1.type": "imap", "mail.server.server1.hostname": "imap.example.org",
+        "mail.server.server1.userName": "own1", "mail.server.server1.port": 993,
+        "mail.server.server1.socketType": 3, "mail.server.server1.login_at_startup": False,
+        "mail.server.server2.type": "pop3", "mail.server.server2.hostname": "pop.example.net",
+        "mail.server.server2.userName": "own2", "mail.server.server2.port": 995,
+        "mail.server.server2.socketType": 3, "mail.server.server2.login_at_startup": False,
+        "mail.identity.id1.useremail": "own1@example.org", "mail.identity.id1.fullName": "Own One",
+        "mail.identity.id1.smtpServer": "smtp1", "mail.identity.id1.valid": True,
+        "mail.identity.id2.useremail": "own2@example.net", "mail.identity.id2.fullName": "Own Two",
+        "mail.identity.id2.valid": True,
+        "mail.smtpservers": "smtp1", "mail.smtp.defaultserver": "smtp1",
+        "mail.smtpserver.smtp1.hostname": "smtp.example.org", "mail.smtpserver.smtp1.port": 587,
+        "mail.smtpserver.smtp1.try_ssl": 2, "mail.smtpserver.smtp1.username": "own1",
+    }
+    return "".join(tb.pref_line(name, value) for name, value in prefs.items())
+
+
+def own_accounts(result):
+    return [(a["key"], a["host"], a["username"]) for a in result["accounts"]
+            if a["key"] in ("account1", "account2")]

@@ -16,8 +16,7 @@ import shutil
 import pytest
 import tb_harness as tb
 from mailstack import LOGIN_LOGGED
-from tb_harness import pref_line
-from tb_role import AUTH, KEYS, SOCKET, converge, probe_login, stack_box
+from tb_role import AUTH, KEYS, SOCKET, converge, own_accounts, probe_login, seeded_own_accounts, stack_box
 
 from ansible_collections.middlebury.mail_clients.plugins.module_utils.account_model import normalize_account
 
@@ -146,42 +145,12 @@ def test_restart_does_not_add_the_account_twice(lab_box):
     assert_documented_servers(second, login)
 
 
-def _seeded_prefs():
-    """Two accounts of the user's own (IMAP and POP3), one SMTP server, the second account default."""
-    prefs = {
-        "mail.accountmanager.accounts": "account1,account2",
-        "mail.accountmanager.defaultaccount": "account2",
-        "mail.account.account1.server": "server1", "mail.account.account1.identities": "id1",
-        "mail.account.account2.server": "server2", "mail.account.account2.identities": "id2",
-        "mail.account.lastKey": 2,
-        "mail.server.server1.type": "imap", "mail.server.server1.hostname": "imap.example.org",
-        "mail.server.server1.userName": "own1", "mail.server.server1.port": 993,
-        "mail.server.server1.socketType": 3, "mail.server.server1.login_at_startup": False,
-        "mail.server.server2.type": "pop3", "mail.server.server2.hostname": "pop.example.net",
-        "mail.server.server2.userName": "own2", "mail.server.server2.port": 995,
-        "mail.server.server2.socketType": 3, "mail.server.server2.login_at_startup": False,
-        "mail.identity.id1.useremail": "own1@example.org", "mail.identity.id1.fullName": "Own One",
-        "mail.identity.id1.smtpServer": "smtp1", "mail.identity.id1.valid": True,
-        "mail.identity.id2.useremail": "own2@example.net", "mail.identity.id2.fullName": "Own Two",
-        "mail.identity.id2.valid": True,
-        "mail.smtpservers": "smtp1", "mail.smtp.defaultserver": "smtp1",
-        "mail.smtpserver.smtp1.hostname": "smtp.example.org", "mail.smtpserver.smtp1.port": 587,
-        "mail.smtpserver.smtp1.try_ssl": 2, "mail.smtpserver.smtp1.username": "own1",
-    }
-    return "".join(pref_line(name, value) for name, value in prefs.items())
-
-
-def _own_accounts(result):
-    return [(a["key"], a["host"], a["username"]) for a in result["accounts"]
-            if a["key"] in ("account1", "account2")]
-
-
 def test_existing_profile_keeps_its_accounts_in_order_and_absent_leaves_nothing(tb_sandbox):
     sb = tb_sandbox(name="existing")
     assert converge(sb).rc == 0
     login = "owner"
     sb.add_user(login, "Profile Owner")
-    profile = tb.make_profile(sb, login, "existing", prefs_js=_seeded_prefs())
+    profile = tb.make_profile(sb, login, "existing", prefs_js=seeded_own_accounts())
     expected_own = [("account1", "imap.example.org", "own1"), ("account2", "pop.example.net", "own2")]
 
     first, _log = tb.probe(sb, login, profile, tb.read_accounts(PREFS))
@@ -189,7 +158,7 @@ def test_existing_profile_keeps_its_accounts_in_order_and_absent_leaves_nothing(
     assert keys[:2] == ["account1", "account2"], keys
     assert keys.count(KEYS["account"]) == 1
     assert first["defaultAccount"] == "account2"
-    assert _own_accounts(first) == expected_own
+    assert own_accounts(first) == expected_own
     assert_documented_servers(first, login)
     assert first["smtpKeys"].split(",")[:1] == ["smtp1"]
 
@@ -205,7 +174,7 @@ def test_existing_profile_keeps_its_accounts_in_order_and_absent_leaves_nothing(
     assert KEYS["account"] not in [a["key"] for a in third["accounts"]]
     assert [s["key"] for s in third["smtp"]] == ["smtp1"]
     assert all(s["host"] for s in third["smtp"]), third["smtp"]
-    assert _own_accounts(third) == expected_own
+    assert own_accounts(third) == expected_own
     assert third["defaultAccount"] == "account2"
     prefs_js = sb.upper(profile + "/prefs.js").read_text()
     assert KEYS["account"] not in prefs_js and KEYS["smtp"] not in prefs_js, prefs_js

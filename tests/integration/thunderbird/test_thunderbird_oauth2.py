@@ -16,7 +16,7 @@ import zipfile
 import pytest
 import tb_harness as tb
 from mailstack import LOGIN_LOGGED
-from tb_role import KEYS, LAYOUT, POLICIES_PATH, stack_box
+from tb_role import KEYS, LAYOUT, POLICIES_PATH, converge, own_accounts, seeded_own_accounts, stack_box
 
 from ansible_collections.middlebury.mail_clients.plugins.module_utils.account_model import normalize_account
 from ansible_collections.middlebury.mail_clients.plugins.plugin_utils.client_plans import thunderbird as plan
@@ -157,18 +157,26 @@ setTimeout(() => AddonManager.getAddonByID(id).then(addon => {
 """
 
 
-def test_absent_takes_the_provider_extension_out_of_the_profile(tmp_path, mail_stack):
+def test_a_users_own_accounts_stay_and_absent_takes_our_account_and_the_extension_out(tmp_path, mail_stack):
     login = "tboauthgone"
     sb = stack_box(tmp_path / "box", mail_stack, mail_stack.hosts_file_presets, {"mail_clients_account": ACCOUNT})
     sb.add_user(login, "Tb Gone")
-    profile = tb.make_profile(sb, login, "gone")
+    profile = tb.make_profile(sb, login, "gone", prefs_js=seeded_own_accounts())
+    own = [("account1", "imap.example.org", "own1"), ("account2", "pop.example.net", "own2")]
 
     def left(client):
-        return client.async_script(LEFT, args=[plan.EXTENSION_ID, MODEL["incoming"]["host"]], timeout=30)
+        return (client.async_script(LEFT, args=[plan.EXTENSION_ID, MODEL["incoming"]["host"]], timeout=30),
+                tb.read_accounts()(client))
 
-    installed, _log = tb.probe(sb, login, profile, left)
-    assert installed == {"addon": {"active": True}, "issuer": plan.extension_issuer(MODEL)}, installed
-    from tb_role import converge
+    # Two starts: the user's accounts first, in order, their default kept; ours once, with OAuth2.
+    for _start in range(2):
+        (installed, accounts), _log = tb.probe(sb, login, profile, left)
+        assert installed == {"addon": {"active": True}, "issuer": plan.extension_issuer(MODEL)}, installed
+        keys = [a["key"] for a in accounts["accounts"]]
+        assert keys == ["account1", "account2", KEYS["account"]] and accounts["defaultAccount"] == "account2", keys
+        assert own_accounts(accounts) == own
+        assert next(a for a in accounts["accounts"] if a["key"] == KEYS["account"])["authMethod"] == \
+            plan.AUTH_METHOD["oauth2"]
 
     result = converge(sb, {"thunderbird_state": "absent", "mail_clients_account": ACCOUNT})
     assert result.rc == 0, result
@@ -176,6 +184,8 @@ def test_absent_takes_the_provider_extension_out_of_the_profile(tmp_path, mail_s
     assert json.loads(sb.upper(POLICIES_PATH).read_text()) == {
         "policies": {"ExtensionSettings": {plan.EXTENSION_ID: {"installation_mode": "blocked"}}}}
     assert not sb.upper(EXTENSION_PATH).exists()
-    gone, _log = tb.probe(sb, login, profile, left)
+    (gone, accounts), _log = tb.probe(sb, login, profile, left)
     assert gone["issuer"] != plan.extension_issuer(MODEL), gone
     assert gone["addon"] is None or not gone["addon"]["active"], gone
+    assert [a["key"] for a in accounts["accounts"]] == ["account1", "account2"]
+    assert own_accounts(accounts) == own and accounts["defaultAccount"] == "account2"
