@@ -176,6 +176,11 @@ class MailStack:
             raise MailStackError("identity provider %s answered %d: %s" % (path, response.status, result))
         return result
 
+    def token_grants(self) -> list:
+        """(grant_type, client_id) of every request the token endpoint got, oldest first (no token is logged)."""
+        return [(e.get("grant_type"), e.get("client_id")) for e in self.idp_call("/test/log")["log"]
+                if e.get("event") == "token"]
+
     def tokens_for(self, user: str, client_id: str = "mailstack-test", scope: str = "") -> dict:
         """Tokens for `user`, as if they had signed in (the test API): access_token, refresh_token, expires_in,
         and the granted `scope` (clients such as Thunderbird check it against what they need)."""

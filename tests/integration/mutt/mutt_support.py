@@ -142,6 +142,19 @@ def expected(account=None, users=None, login=None, user_index=None, ca_file=None
     return values
 
 
+class LogTail:
+    """What a server log gained since this object was made."""
+
+    def __init__(self, path):
+        self.path = path
+        self.offset = path.stat().st_size if path.exists() else 0
+
+    def new(self):
+        with open(self.path, "rb") as handle:
+            handle.seek(self.offset)
+            return handle.read().decode("utf-8", "replace")
+
+
 class Tui:
     """One client in a tmux pane on a private socket, started inside the sandbox as a login."""
 

@@ -16,7 +16,7 @@ import uuid
 import pytest
 from ansible_runner import run_playbook
 from mailstack import LOGIN_LOGGED
-from mutt_support import CA_IN_SANDBOX, MUTT_LOGINS, Tui, converge
+from mutt_support import CA_IN_SANDBOX, MUTT_LOGINS, LogTail, Tui, converge
 from sandbox import Sandbox
 
 from ansible_collections.middlebury.mail_clients.plugins.module_utils.account_model import PRESETS, normalize_account
@@ -59,17 +59,6 @@ def tui(preset_sandbox, tmp_path):
     driver.close()
 
 
-class LogTail:
-    def __init__(self, path):
-        self.path = path
-        self.offset = path.stat().st_size
-
-    def new(self):
-        with open(self.path, "rb") as handle:
-            handle.seek(self.offset)
-            return handle.read().decode("utf-8", "replace")
-
-
 def _configure(sb, users=None, account=None):
     result = converge(sb, {"mutt_ca_file": CA_IN_SANDBOX, "mail_clients_account": account or ACCOUNT,
                            "mail_clients_users": users or []})
@@ -86,6 +75,21 @@ def _sign_in(stack, tui):
     stack.idp_call("/test/approve-device", {"user_code": code.group(1), "user": LOGIN})
 
 
+def _first_start_reads_and_browses(stack, tui, client):
+    """No token yet: sign in with the helper's code, read the INBOX, list a subscribed folder in the browser
+    (imap_list_subscribed), all with an XOAUTH2 login over TLS in Dovecot's log."""
+    dovecot_log = LogTail(stack.dovecot_log)
+    tui.start(LOGIN, [client])
+    _sign_in(stack, tui)
+    tui.wait_for(*stack.inbox_subjects, timeout=SIGN_IN_TIMEOUT)
+    tui.keys("c")
+    tui.wait_for("Open mailbox")
+    tui.keys("?")
+    tui.wait_for(PRESETS["microsoft365"]["folders"]["sent"], "Personal")
+    _assert_token_login(dovecot_log.new(), LOGIN)
+    tui.close()
+
+
 def _token_file(sb):
     return sb.upper("/home/%s/%s" % (LOGIN, TOKEN_FILE))
 
@@ -100,8 +104,7 @@ def _age(stack, sb):
 
 
 def _grants(stack):
-    return [e.get("grant_type") for e in stack.idp_call("/test/log")["log"]
-            if e.get("event") == "token" and e.get("client_id") == APP]
+    return [grant for grant, client in stack.token_grants() if client == APP]
 
 
 def _assert_token_login(dovecot_text, login, mechanism="XOAUTH2"):
@@ -163,17 +166,7 @@ def test_mutt_lab_mode_signs_in_with_a_device_code_reads_imaps_and_sends_with_xo
     _configure(sb)
     helper = sb.run(["stat", "-c", "%U %a", LAYOUT["oauth2_helper"]])
     assert helper.stdout.split() == ["root", "755"], helper
-    dovecot_log = LogTail(stack.dovecot_log)
-    tui.start(LOGIN, ["mutt"])
-    _sign_in(stack, tui)
-    tui.wait_for(*stack.inbox_subjects, timeout=SIGN_IN_TIMEOUT)
-    # A subscribed folder, in the browser (imap_list_subscribed).
-    tui.keys("c")
-    tui.wait_for("Open mailbox")
-    tui.keys("?")
-    tui.wait_for(PRESETS["microsoft365"]["folders"]["sent"], "Personal")
-    _assert_token_login(dovecot_log.new(), LOGIN)
-    tui.close()
+    _first_start_reads_and_browses(stack, tui, "mutt")
 
     subject = "mutt-oauth2-%s" % uuid.uuid4().hex[:10]
     postfix_log = LogTail(stack.postfix_log)
@@ -211,16 +204,7 @@ def test_mutt_lab_mode_signs_in_with_a_device_code_reads_imaps_and_sends_with_xo
 def test_neomutt_named_user_signs_in_reads_imaps_and_sends_with_xoauth2(stack, preset_sandbox, tui):
     sb = preset_sandbox
     _configure(sb, users=[{"login": LOGIN, "full_name": "Jane O'Doe $(id)"}])
-    dovecot_log = LogTail(stack.dovecot_log)
-    tui.start(LOGIN, ["neomutt"])
-    _sign_in(stack, tui)
-    tui.wait_for(*stack.inbox_subjects, timeout=SIGN_IN_TIMEOUT)
-    tui.keys("c")
-    tui.wait_for("Open mailbox")
-    tui.keys("?")
-    tui.wait_for(PRESETS["microsoft365"]["folders"]["sent"], "Personal")
-    _assert_token_login(dovecot_log.new(), LOGIN)
-    tui.close()
+    _first_start_reads_and_browses(stack, tui, "neomutt")
     subject = "neomutt-oauth2-%s" % uuid.uuid4().hex[:10]
     postfix_log = LogTail(stack.postfix_log)
     _send(sb, "neomutt", subject, stack.address_of(RECIPIENT))

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 from mailstack import LOGIN_LOGGED
-from mutt_support import CA_IN_SANDBOX, MUTT_LOGINS, Tui, converge, query
+from mutt_support import CA_IN_SANDBOX, MUTT_LOGINS, LogTail, Tui, converge, query
 from sandbox import Sandbox
 
 LOGIN, RECIPIENT = MUTT_LOGINS
@@ -23,19 +23,6 @@ def _configure(sb, account=None, users=None):
     result = converge(sb, extra)
     assert result.rc == 0, result
     return result
-
-
-class LogTail:
-    """What a server log gained since this object was made."""
-
-    def __init__(self, path):
-        self.path = path
-        self.offset = path.stat().st_size if path.exists() else 0
-
-    def new(self):
-        with open(self.path, "rb") as handle:
-            handle.seek(self.offset)
-            return handle.read().decode("utf-8", "replace")
 
 
 def _dovecot_tls_login(log_text, service, login):

@@ -119,8 +119,7 @@ def _introspected_user(stack, token):
 
 
 def _grants(stack):
-    return [e.get("grant_type") for e in stack.idp_call("/test/log")["log"]
-            if e.get("event") == "token" and e.get("client_id") == CLIENT]
+    return [grant for grant, client in stack.token_grants() if client == CLIENT]
 
 
 def test_first_run_signs_in_on_the_terminal_and_keeps_the_token_in_a_private_file(mail_stack, helper):

@@ -84,11 +84,6 @@ setTimeout(() => { result.timedOut = true; done(result); }, 50000);
 """
 
 
-def _grants(stack):
-    return [(e.get("grant_type"), e.get("client_id")) for e in stack.idp_call("/test/log")["log"]
-            if e.get("event") == "token"]
-
-
 def test_the_tenants_app_signs_in_through_the_roles_provider_extension_and_logs_in_with_xoauth2(
         tmp_path, mail_stack):
     login = "tboauth"
@@ -107,7 +102,7 @@ def test_the_tenants_app_signs_in_through_the_roles_provider_extension_and_logs_
     sb.add_user(login, "Tb OAuth")
     username = mail_stack.address_of(login)
     seeded = mail_stack.tokens_for(login, client_id=APP, scope=" ".join(MODEL["oauth2"]["scopes"]))["refresh_token"]
-    before = len(_grants(mail_stack))
+    before = len(mail_stack.token_grants())
     dovecot_mark = mail_stack.dovecot_log.stat().st_size
     postfix_mark = mail_stack.postfix_log.stat().st_size
     subject = "tb-oauth2-%s" % uuid.uuid4().hex[:10]
@@ -130,7 +125,7 @@ def test_the_tenants_app_signs_in_through_the_roles_provider_extension_and_logs_
     assert stored.get("clientId") == APP and stored.get("stored") == 1, stored
     (logged_in, work, accounts), log = tb.probe(sb, login, profile, login_and_work)
     assert logged_in.get("imap") == 0, (logged_in, [line for line in log.splitlines() if "oauth" in line.lower()][-20:])
-    assert ("refresh_token", APP) in _grants(mail_stack)[before:], _grants(mail_stack)[before:]
+    assert ("refresh_token", APP) in mail_stack.token_grants()[before:], mail_stack.token_grants()[before:]
     dovecot = mail_stack.dovecot_log.read_text(errors="replace")[dovecot_mark:]
     assert re.search(r"imap-login: Info: " + LOGIN_LOGGED % login + r", method=XOAUTH2,.*\bTLS\b", dovecot), \
         dovecot[-3000:]
