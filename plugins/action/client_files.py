@@ -95,7 +95,7 @@ class ActionModule(ActionBase):
         })
         started = time.process_time()
         try:
-            files, after_change, packages, shared = self._plan(args["clients"], task_vars, args["install"])
+            files, after_change, packages, warnings, shared = self._plan(args["clients"], task_vars, args["install"])
         except AccountError as exc:
             result.update(failed=True, msg=str(exc), field=exc.field)
             return result
@@ -103,6 +103,8 @@ class ActionModule(ActionBase):
         # controller CPU it took.
         result["render"] = "shared" if shared else "own"
         result["render_cpu_ms"] = round((time.process_time() - started) * 1000, 2)
+        if warnings:
+            result["warnings"] = list(warnings)
         if not args["write"]:
             result.update(changed=False, msg="checked and rendered %d file entries" % len(files))
             return result
@@ -117,7 +119,9 @@ class ActionModule(ActionBase):
         module_result = self._execute_module(module_name="middlebury.mail_clients.managed_files",
                                              module_args={"files": files, "after_change": after_change},
                                              task_vars=task_vars)
-        result.update(module_result)
+        result.update(module_result, warnings=list(warnings) + list(module_result.get("warnings") or []))
+        if not result["warnings"]:
+            del result["warnings"]
         if installed is not None:
             result["install"] = {"packages": packages, "changed": bool(installed.get("changed"))}
             result["changed"] = bool(result.get("changed")) or bool(installed.get("changed"))
@@ -151,9 +155,9 @@ class ActionModule(ActionBase):
             cached = self._cached(key)
             if cached is not None:
                 return (*cached, True)
-            files, after_change, packages = self._render_all(clients, values, layouts, check_mode, install)
-            self._store(key, (files, after_change, packages))
-        return files, after_change, packages, False
+            rendered = self._render_all(clients, values, layouts, check_mode, install)
+            self._store(key, rendered)
+        return (*rendered, False)
 
     def _render_all(self, clients: list, values: dict, layouts: dict, check_mode: bool, install: bool | None) -> tuple:
         account = normalize_account(values.get("mail_clients_account") or {}, values.get("mail_clients_users") or [])
@@ -162,7 +166,7 @@ class ActionModule(ActionBase):
             options = check_options(client, values)
             PLANS[client].check(options, account)
             inputs[client] = {"options": options, "layout": layouts[client]}
-        files, after_change, packages = [], [], []
+        files, after_change, packages, warnings = [], [], [], []
         for client, data in inputs.items():
             options = data["options"]
             wanted = options["%s_install" % client] if install is None else install
@@ -173,7 +177,9 @@ class ActionModule(ActionBase):
             files.extend(PLANS[client].plan(ctx))
             if hasattr(PLANS[client], "after_change"):
                 after_change.extend(PLANS[client].after_change(data["layout"]))
-        return files, after_change, packages
+            if hasattr(PLANS[client], "warnings"):
+                warnings.extend(PLANS[client].warnings(data["options"], account))
+        return files, after_change, packages, warnings
 
     def _renderer(self, client: str, options: dict) -> t.Callable[..., str]:
         templates = ROLES / client / "templates"
@@ -216,10 +222,10 @@ class ActionModule(ActionBase):
     def _cached(self, key: str):
         try:
             with open(self._cache_path(key), encoding="utf-8") as handle:
-                files, after_change, packages = json.load(handle)
+                files, after_change, packages, warnings = json.load(handle)
         except (OSError, ValueError):
             return None
-        return files, after_change, packages
+        return files, after_change, packages, warnings
 
     def _store(self, key: str, value: tuple) -> None:
         path = self._cache_path(key)

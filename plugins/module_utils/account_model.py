@@ -62,6 +62,10 @@ PRESETS = {
             # Exchange Online offers XOAUTH2 only, not OAUTHBEARER.
             "mechanisms": ["XOAUTH2"],
         },
+        # Exchange Web Services, for clients that can use it instead of IMAP/SMTP (Thunderbird 153 ESR). Exchange
+        # Online blocks it unless the tenant allow-lists the app, and ends it on EWS_END.
+        "ews": {"url": "https://outlook.office365.com/EWS/Exchange.asmx",
+                "scopes": ["https://outlook.office.com/EWS.AccessAsUser.All", "offline_access"]},
     },
     "google": {
         "incoming_hosts": {"imap": "imap.gmail.com", "pop3": "pop.gmail.com"},
@@ -86,6 +90,8 @@ PRESETS = {
     },
 }
 PROVIDERS = ("documented", *PRESETS)
+# The day Microsoft turns EWS off in Exchange Online for good (after 2026-10-01 only allow-listed apps have it).
+EWS_END = "2027-04-01"
 # Token mechanisms for any other identity provider's servers: the standard one, then Google's and Microsoft's.
 DEFAULT_TOKEN_MECHANISMS = ("OAUTHBEARER", "XOAUTH2")
 OAUTH2_KEYS = ("client_id", "tenant", "authorization_endpoint", "token_endpoint", "device_authorization_endpoint",
@@ -443,6 +449,8 @@ def normalize_account(account=None, users=None, field_prefix="mail_clients_accou
         },
         "auth": auth,
         "oauth2": _oauth2(account, auth, provider, field_prefix),
+        # The provider's Exchange Web Services, where it has them and the account uses its tokens.
+        "ews": dict(PRESETS[provider]["ews"]) if auth == "oauth2" and "ews" in PRESETS.get(provider, {}) else None,
         # What a lab login's mail username is: the login name, or (a provider preset) its address.
         "username_format": "email" if provider in PRESETS else "login",
         "save_password": check_bool(*get("save_password")),

@@ -15,7 +15,9 @@ import hashlib
 import io
 import re
 import zipfile
+from urllib.parse import urlsplit
 
+from ansible_collections.middlebury.mail_clients.plugins.module_utils.account_model import EWS_END
 from ansible_collections.middlebury.mail_clients.plugins.plugin_utils.client_plans import (
     OptionError,
     PlanContext,
@@ -53,6 +55,9 @@ _ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 # accounts users create; these names are stable, so a restart finds and reuses them.
 KEYS = {"account": "account_mailclients", "server": "server_mailclients", "identity": "id_mailclients",
         "smtp": "smtp_mailclients"}
+# The Exchange Web Services account has keys of its own: a server key never changes type under Thunderbird's
+# feet (its local folder store belongs to the type), and switching is one account out, the other in.
+EWS_KEYS = {name: key + "_ews" for name, key in KEYS.items()}
 # In every ISP file we write: a file of ours for a domain no longer configured is found by it and removed.
 ISP_MARKER = "<!-- written by the middlebury.mail_clients thunderbird role -->"
 # Thunderbird's numbers (mailnews nsMsgSocketType / nsMsgAuthMethod), and the account wizard's names for the
@@ -78,11 +83,25 @@ def check(options: dict, account: dict) -> None:
             if not oauth2[key]:
                 raise OptionError("mail_clients_account.oauth2." + key,
                                   "is needed by Thunderbird's sign-in (the role's provider extension)")
+    if options["thunderbird_ews"] and account["ews"] is None:
+        raise OptionError("thunderbird_ews", "Exchange Web Services need mail_clients_account.provider: "
+                                             "microsoft365 (with auth: oauth2), got provider %s with auth %s"
+                          % (account["provider"], account["auth"]))
     for index, path in enumerate(options["thunderbird_ca_certificates"]):
         if not _ABSOLUTE_PATH.match(path):
             raise OptionError("thunderbird_ca_certificates[%d]" % index,
                               "must be an absolute path on the managed host without control characters, got %r"
                               % path)
+
+
+def warnings(options: dict, account: dict) -> list:
+    """What the run should say about the configuration it writes."""
+    if not (options["thunderbird_ews"] and options["thunderbird_state"] == "present"):
+        return []
+    return ["thunderbird_ews: Exchange Online blocks Exchange Web Services unless the tenant allows the app "
+            "(EWSAllowedAppIDs: Thunderbird's own or oauth2.client_id), and Microsoft turns EWS off for good on "
+            "%s: plan the move back to IMAP and SMTP with OAuth2 (thunderbird_ews: false). The EWS account needs "
+            "Thunderbird 153 ESR or later." % EWS_END]
 
 
 def packages(options: dict, layout: dict) -> list:
@@ -100,9 +119,10 @@ def paths(layout: dict, account: dict) -> dict:
     }
 
 
-def uses_extension(account: dict) -> bool:
-    """The organisation's own app: a provider extension (without a client ID, Thunderbird's built-in one)."""
-    return account.get("oauth2") is not None and account["oauth2"]["client_id"] is not None
+def uses_extension(account: dict, ews: bool = False) -> bool:
+    """The organisation's own app for IMAP/SMTP: a provider extension (without a client ID, Thunderbird's built-in
+    one). An EWS account takes the app from its per-host override prefs instead."""
+    return account.get("oauth2") is not None and account["oauth2"]["client_id"] is not None and not ews
 
 
 def extension_issuer(account: dict) -> str:
@@ -110,6 +130,13 @@ def extension_issuer(account: dict) -> str:
     host-like name (the login store keeps origins, not paths); one per app, never a built-in one."""
     app = hashlib.sha256(account["oauth2"]["client_id"].encode("utf-8")).hexdigest()[:12]
     return "app-%s.%s" % (app, account["oauth2"]["issuer"])
+
+
+def ews_settings(account: dict) -> dict:
+    """The EWS URL, its host (Thunderbird keys the tenant's app override by it) and the host of the token
+    endpoint (the override's endpointHost)."""
+    return dict(account["ews"], host=urlsplit(account["ews"]["url"]).hostname,
+                endpoint_host=urlsplit(account["oauth2"]["token_endpoint"]).hostname)
 
 
 def provider_extension(render) -> bytes:
@@ -131,11 +158,14 @@ def plan(ctx: PlanContext) -> list:
     lock = options["thunderbird_lock_server_settings"]
     where = paths(ctx.layout, account)
 
-    extension = on and uses_extension(account)
+    ews = options["thunderbird_ews"]
+    extension = on and uses_extension(account, ews)
 
     def render(template, extension_version=None):
         return ctx.render(
-            template, __thunderbird_account=account, __thunderbird_keys=KEYS, __thunderbird_cfg_name=CFG_NAME,
+            template, __thunderbird_account=account, __thunderbird_cfg_name=CFG_NAME,
+            __thunderbird_keys=EWS_KEYS if ews else KEYS, __thunderbird_other_keys=KEYS if ews else EWS_KEYS,
+            __thunderbird_ews=ews_settings(account) if ews else None,
             __thunderbird_define=on, __thunderbird_isp_marker=ISP_MARKER,
             __thunderbird_lock=account["lab_mode"] if lock is None else bool(lock),
             __thunderbird_socket_type=SOCKET_TYPE, __thunderbird_auth_method=AUTH_METHOD,

@@ -52,10 +52,11 @@ const accounts = am.accounts.map(a => {
           identities: a.identities.map(i => ({key: i.key, email: i.email, fullName: i.fullName,
                                               smtpServerKey: i.smtpServerKey}))};
 });
+// Outgoing servers of other types (an EWS one) have no SMTP host and port.
 const smtp = MailServices.outgoingServer.servers.map(s => {
-  const q = s.QueryInterface(Ci.nsISmtpServer);
-  return {key: s.key, host: q.hostname, port: q.port, socketType: s.socketType,
-          authMethod: s.authMethod, username: s.username};
+  const q = s.type == "smtp" ? s.QueryInterface(Ci.nsISmtpServer) : null;
+  return {key: s.key, type: s.type, host: q ? q.hostname : null, port: q ? q.port : null,
+          socketType: s.socketType, authMethod: s.authMethod, username: s.username};
 });
 const prefs = {};
 for (const name of arguments[0]) {

@@ -64,3 +64,34 @@ def test_the_organisations_app_gets_a_provider_extension_packed_the_same_every_t
     # Without a client ID: Thunderbird's built-in registration, no extension.
     files, rendered = run_plan("thunderbird", account={"provider": "microsoft365"})
     assert EXTENSION in by_state(files)[1] and {v["__thunderbird_extension_url"] for _n, v in rendered} == {None}
+
+
+def test_ews_is_for_microsoft_365_only_takes_the_app_in_its_override_and_warns():
+    import pytest
+
+    from ansible_collections.middlebury.mail_clients.plugins.module_utils.account_model import (
+        EWS_END,
+        AccountError,
+        normalize_account,
+    )
+
+    for account in ({}, {"provider": "google"}, {"provider": "microsoft365", "auth": "password"}):
+        with pytest.raises(AccountError, match=r"^thunderbird_ews: Exchange Web Services need"):
+            run_plan("thunderbird", {"thunderbird_ews": True}, account=account)
+    account = {"provider": "microsoft365", "oauth2": {"client_id": "an-app", "tenant": "example.org"}}
+    files, rendered = run_plan("thunderbird", {"thunderbird_ews": True}, account=account)
+    # The tenant's app goes into the per-host override: no provider extension, which would claim the host.
+    assert EXTENSION in by_state(files)[1]
+    from urllib.parse import urlsplit
+
+    model = normalize_account(account)
+    ews = [v["__thunderbird_ews"] for _name, v in rendered]
+    assert ews and all(x == ews[0] for x in ews)
+    assert ews[0]["host"] == urlsplit(model["ews"]["url"]).hostname
+    assert ews[0]["endpoint_host"] == urlsplit(model["oauth2"]["token_endpoint"]).hostname
+    assert {v["__thunderbird_keys"]["account"] for _n, v in rendered} == {thunderbird.EWS_KEYS["account"]}
+    options = {"thunderbird_ews": True, "thunderbird_state": "present"}
+    (said,) = thunderbird.warnings(options, normalize_account(account))
+    assert said.startswith("thunderbird_ews:") and EWS_END in said and "EWSAllowedAppIDs" in said
+    assert thunderbird.warnings(dict(options, thunderbird_state="absent"), normalize_account(account)) == []
+    assert thunderbird.warnings(dict(options, thunderbird_ews=False), normalize_account(account)) == []
