@@ -46,10 +46,17 @@ def _checked_extra(path, taken):
 
 
 class Sandbox:
-    """A throwaway view of /etc, /home, /root and ``extra_overlays``; commands in one sandbox run one at a time."""
+    """A throwaway view of /etc, /home, /root and ``extra_overlays``; commands in one sandbox run one at a time.
 
-    def __init__(self, workdir, hosts_file=None, extra_overlays=()):
+    ``lowers`` maps an extra overlay to another host directory that it shows instead of its own content (another
+    release of a program, say): written files still land in the sandbox's upper layer."""
+
+    def __init__(self, workdir, hosts_file=None, extra_overlays=(), lowers=None):
         self.workdir = Path(workdir)
+        self.lowers = dict(lowers or {})
+        for top, lower in self.lowers.items():
+            if top not in extra_overlays or not os.path.isdir(lower):
+                raise ValueError("lower %s for %s: name an extra overlay and an existing directory" % (lower, top))
         self.hosts_file = Path(hosts_file) if hosts_file else None
         overlays = list(OVERLAID)
         for extra in extra_overlays:
@@ -73,7 +80,7 @@ class Sandbox:
         lines = ["set -e"]
         for top, name in self.overlays.items():
             lines.append("mount -t overlay overlay -o lowerdir=%s,upperdir=%s,workdir=%s %s" % (
-                shlex.quote(top), shlex.quote(str(self.workdir / "upper" / name)),
+                shlex.quote(self.lowers.get(top, top)), shlex.quote(str(self.workdir / "upper" / name)),
                 shlex.quote(str(self.workdir / "work" / name)), shlex.quote(top)))
         if self.hosts_file:
             # A bind mount, not a copy: /etc/hosts may itself be a bind mount in containers.

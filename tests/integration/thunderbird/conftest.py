@@ -9,7 +9,20 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from tb_releases import HOST, thunderbird_140
 from tb_role import make_sandbox
+
+
+@pytest.fixture(scope="session")
+def thunderbird_140_release(tmp_path_factory):
+    """Thunderbird 140 ESR (from the tb140 image), once per run."""
+    return thunderbird_140(tmp_path_factory.mktemp("thunderbird-140"))
+
+
+@pytest.fixture(params=["host", "140"])
+def tb_release(request):
+    """The host's Thunderbird (153), then 140 ESR: for the tests that must pass on both."""
+    return HOST if request.param == "host" else request.getfixturevalue("thunderbird_140_release")
 
 
 @pytest.fixture

@@ -45,7 +45,7 @@ const {MailServices} = ChromeUtils.importESModule("resource:///modules/MailServi
 const am = MailServices.accounts;
 const accounts = am.accounts.map(a => {
   const s = a.incomingServer;
-  return {key: a.key, server: s.key, type: s.type, host: s.hostname, port: s.port,
+  return {key: a.key, server: s.key, type: s.type, host: s.hostname ?? s.hostName, port: s.port,
           socketType: s.socketType, authMethod: s.authMethod, username: s.username,
           prettyName: s.prettyName,
           leaveOnServer: s.type == "pop3" ? s.QueryInterface(Ci.nsIPop3IncomingServer).leaveMessagesOnServer : null,
@@ -55,7 +55,7 @@ const accounts = am.accounts.map(a => {
 // Outgoing servers of other types (an EWS one) have no SMTP host and port.
 const smtp = MailServices.outgoingServer.servers.map(s => {
   const q = s.type == "smtp" ? s.QueryInterface(Ci.nsISmtpServer) : null;
-  return {key: s.key, type: s.type, host: q ? q.hostname : null, port: q ? q.port : null,
+  return {key: s.key, type: s.type, host: q ? q.hostname ?? q.hostName : null, port: q ? q.port : null,
           socketType: s.socketType, authMethod: s.authMethod, username: s.username};
 });
 const prefs = {};
@@ -278,7 +278,10 @@ const deadline = Date.now() + 30000;
 function readFolders(next) {
   const inbox = server.rootFolder.getFolderWithFlags(Ci.nsMsgFolderFlags.Inbox);
   if (inbox && inbox.getTotalMessages(false) > 0 || Date.now() > deadline) {
-    result.folders = server.rootFolder.descendants.map(f => f.name);
+    // The server's names (140 shows the INBOX as "Inbox", 153 as "INBOX").
+    result.folders = server.rootFolder.descendants.map(f => {
+      try { return f.QueryInterface(Ci.nsIMsgImapMailFolder).onlineName; } catch (e) { return f.name; }
+    });
     result.inbox = inbox ? [...inbox.messages].map(h => h.mime2DecodedSubject) : null;
     next();
     return;
@@ -290,7 +293,8 @@ function send(next) {
   const smtp = MailServices.outgoingServer.getServerByKey(identity.smtpServerKey);
   const client = new SmtpClient(smtp.wrappedJSObject || smtp);
   const data = "From: " + identity.email + "\r\nTo: " + identity.email + "\r\nSubject: " + subject +
-    "\r\nMessage-ID: <" + Date.now() + ".tbtest@" + server.hostname + ">\r\nDate: " + new Date().toUTCString() +
+    "\r\nMessage-ID: <" + Date.now() + ".tbtest@" + (server.hostname ?? server.hostName) + ">\r\nDate: " +
+    new Date().toUTCString() +
     "\r\n\r\nSent by Thunderbird through the SMTP server the role configured.\r\n";
   let started = false;
   client.onidle = () => {

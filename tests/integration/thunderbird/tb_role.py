@@ -10,7 +10,7 @@ from pathlib import Path
 
 import tb_harness as tb
 from ansible_runner import run_playbook
-from sandbox import Sandbox
+from tb_releases import HOST
 
 from ansible_collections.middlebury.mail_clients.plugins.plugin_utils.client_plans import thunderbird as plan
 
@@ -38,15 +38,15 @@ OVERLAYS = (ISP_DIR, CFG_DIR)
 CA_IN_SANDBOX = "/etc/ssl/mailstack-test-ca.pem"
 
 
-def make_sandbox(workdir, hosts_file=None):
-    """The team sandbox plus the overlay over Thunderbird's ISP directory."""
-    return Sandbox(workdir, hosts_file=hosts_file, extra_overlays=OVERLAYS)
+def make_sandbox(workdir, hosts_file=None, release=HOST):
+    """The team sandbox plus the overlay over Thunderbird's ISP directory (with another ``release``: its trees)."""
+    return release.sandbox(workdir, hosts_file=hosts_file, extra_overlays=OVERLAYS)
 
 
-def stack_box(workdir, mail_stack, hosts_file, extra_vars=None):
+def stack_box(workdir, mail_stack, hosts_file, extra_vars=None, release=HOST):
     """A sandbox converged to talk to the test mail stack through ``hosts_file``: the stack's CA is
     installed in it and trusted through the role's own thunderbird_ca_certificates option."""
-    sb = make_sandbox(workdir, hosts_file=hosts_file)
+    sb = make_sandbox(workdir, hosts_file=hosts_file, release=release)
     ca = sb.upper(CA_IN_SANDBOX)
     ca.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(mail_stack.ca_path, ca)

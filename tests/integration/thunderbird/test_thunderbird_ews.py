@@ -112,3 +112,20 @@ def test_the_cfg_moves_a_profile_between_the_imap_and_the_ews_account(tmp_path):
     assert ews.value(details + "oauthScopes") == " ".join(MODEL["ews"]["scopes"])
     # Lab mode locks what users must not change.
     assert {"mail.server.%s.ews_url" % EWS["server"], details + "applicationId"} <= ews.locked
+
+
+def test_thunderbird_140_still_starts_with_the_ews_option_and_keeps_the_users_accounts(
+        tmp_path, thunderbird_140_release):
+    """140 ships EWS switched off: the option is not for it, but a PC that runs it by mistake still starts."""
+    login = "tbews140"
+    sb = make_sandbox(tmp_path / "box", release=thunderbird_140_release)
+    assert converge(sb, {"mail_clients_account": ACCOUNT, "thunderbird_ews": True}).rc == 0
+    sb.add_user(login)
+    profile = tb.make_profile(sb, login, "ews", prefs_js=seeded_own_accounts())
+    for _start in range(2):
+        accounts, _log = tb.probe(sb, login, profile, tb.read_accounts(["extensions.lastAppVersion"]),
+                                  env=thunderbird_140_release.env)
+        assert accounts["prefs"]["extensions.lastAppVersion"]["value"] == thunderbird_140_release.version
+        assert own_accounts(accounts) == [("account1", "imap.example.org", "own1"),
+                                          ("account2", "pop.example.net", "own2")]
+        assert accounts["defaultAccount"] == "account2"
