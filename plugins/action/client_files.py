@@ -171,7 +171,8 @@ class ActionModule(ActionBase):
             options = data["options"]
             wanted = options["%s_install" % client] if install is None else install
             if wanted and options["%s_state" % client] == "present":
-                packages.extend(p for p in PLANS[client].packages(options, data["layout"]) if p not in packages)
+                wanted_packages = PLANS[client].packages(options, data["layout"], account)
+                packages.extend(p for p in wanted_packages if p not in packages)
             ctx = PlanContext(account, data["options"], data["layout"], check_mode,
                               self._renderer(client, data["options"]), self._source(client))
             files.extend(PLANS[client].plan(ctx))

@@ -94,8 +94,8 @@ PROVIDERS = ("documented", *PRESETS)
 EWS_END = "2027-04-01"
 # Token mechanisms for any other identity provider's servers: the standard one, then Google's and Microsoft's.
 DEFAULT_TOKEN_MECHANISMS = ("OAUTHBEARER", "XOAUTH2")
-OAUTH2_KEYS = ("client_id", "tenant", "authorization_endpoint", "token_endpoint", "device_authorization_endpoint",
-               "scopes")
+OAUTH2_KEYS = ("client_id", "client_secret", "tenant", "authorization_endpoint", "token_endpoint",
+               "device_authorization_endpoint", "scopes")
 
 # Standard ports for each protocol and security mode (RFC 8314 for implicit TLS).
 PORTS = {
@@ -362,6 +362,12 @@ def _oauth2(account, auth, provider, field_prefix):
         raise AccountError(field + ".client_id", "%r is not an OAuth2 client id" % (client_id,))
     # None: each client uses its own built-in registration where it has one (its role refuses otherwise).
     out["client_id"] = client_id
+    client_secret = given.get("client_secret")
+    if client_secret is not None and (client_id is None or not isinstance(client_secret, str)
+                                      or not _CLIENT_ID.match(client_secret)):
+        raise AccountError(field + ".client_secret", "must go with oauth2.client_id and be one word of letters, "
+                                                     "digits and ._~:/@+=-")
+    out["client_secret"] = client_secret
     return out
 
 

@@ -14,6 +14,7 @@ import re
 from ansible_collections.middlebury.mail_clients.plugins.plugin_utils.client_plans import (
     OptionError,
     PlanContext,
+    absent,
     present,
     wanted,
 )
@@ -37,6 +38,13 @@ KINDS = ("account", "identity", "transport")
 SECURITY_NICKS = {"ssl": "ssl-on-alternate-port", "starttls": "starttls-on-standard-port"}
 # Camel backend names ("imap" is the pre-3.x name EDS migrates; write the current one).
 BACKENDS = {"imap": "imapx", "pop3": "pop"}
+# evolution-data-server's own OAuth2 services, by provider preset: the sources name one as their authentication
+# method, and it signs in and refreshes the tokens (module-oauth2-services in the source registry).
+OAUTH2_METHODS = {"google": "Google"}
+# GSettings of the registry for an organisation's own app in place of the build's registration (a restart reads
+# them); written to the system dconf database.
+OAUTH2_GSETTINGS = {"google": ("org/gnome/evolution-data-server", "oauth2-google-client-id",
+                               "oauth2-google-client-secret")}
 # Built-in UIDs of evolution-data-server that our prefix must never collide with.
 RESERVED_PREFIXES = ("local", "vfolder", "sendmail", "system", "birthdays")
 _PREFIX = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
@@ -49,10 +57,17 @@ _ONE_LINE = re.compile(r"^[^\x00-\x1f\x7f\u2028\u2029]+$")
 
 
 def check(options: dict, account: dict) -> None:
-    if account["auth"] != "password":
-        raise OptionError("mail_clients_account.auth", "only 'password' (normal password over TLS) is supported by "
-                          "this role; Evolution's OAuth2 works only with the providers it knows, not with this "
-                          "account's servers")
+    if account["auth"] == "oauth2" and account["provider"] == "microsoft365":
+        raise OptionError("mail_clients_account.provider", "microsoft365 is not supported by the evolution role yet: "
+                          "Evolution's IMAP sign-in for Microsoft is for personal accounts only, and the Exchange "
+                          "collections that work accounts need are still to come")
+    if account["auth"] == "oauth2" and account["provider"] not in OAUTH2_METHODS:
+        raise OptionError("mail_clients_account.auth", "Evolution signs in with OAuth2 only to the providers it "
+                          "knows (provider: google), not to this account's identity provider; use 'password' "
+                          "(normal password over TLS)")
+    if account["auth"] == "oauth2" and account["incoming"]["protocol"] != "imap":
+        raise OptionError("mail_clients_account.protocol", "Evolution's %s sign-in is for IMAP and SMTP, not %s"
+                          % (OAUTH2_METHODS[account["provider"]], account["incoming"]["protocol"]))
     prefix = options["evolution_uid_prefix"]
     if not _PREFIX.match(prefix) or prefix in RESERVED_PREFIXES:
         raise OptionError("evolution_uid_prefix", '%r must be 1-32 lowercase letters, digits and "-" (not first or '
@@ -79,8 +94,20 @@ def check(options: dict, account: dict) -> None:
                               "must be a dconf key path such as /org/gnome/evolution/mail/image-loading-policy")
 
 
-def packages(options: dict, layout: dict) -> list:
-    return layout["packages"] + (layout["dconf_packages"] if options["evolution_dconf_settings"] else [])
+def dconf_settings(options: dict, account: dict) -> dict:
+    """The system dconf settings: the site's, and the organisation's OAuth2 app for the registry."""
+    settings = {path: dict(keys) for path, keys in options["evolution_dconf_settings"].items()}
+    oauth2 = account["oauth2"]
+    if oauth2 is not None and oauth2["client_id"] and options["evolution_state"] == "present":
+        path, id_key, secret_key = OAUTH2_GSETTINGS[account["provider"]]
+        # GVariant strings; both values are single words without quotes (the model's client-id rule).
+        settings.setdefault(path, {}).update({id_key: "'%s'" % oauth2["client_id"],
+                                              secret_key: "'%s'" % (oauth2["client_secret"] or "")})
+    return settings
+
+
+def packages(options: dict, layout: dict, account: dict) -> list:
+    return layout["packages"] + (layout["dconf_packages"] if dconf_settings(options, account) else [])
 
 
 def dconf_paths(layout: dict, options: dict) -> dict:
@@ -104,7 +131,9 @@ def _sources(ctx: PlanContext) -> list:
                 def source(path, person=person, kind=kind, protocol=protocol):
                     body = ctx.render(kind + ".source.j2", __evolution_person=person, __evolution_protocol=protocol,
                                       __evolution_account=account, __evolution_backends=BACKENDS,
-                                      __evolution_security_nicks=SECURITY_NICKS)
+                                      __evolution_security_nicks=SECURITY_NICKS,
+                                      __evolution_oauth2_method=OAUTH2_METHODS.get(account["provider"])
+                                      if account["auth"] == "oauth2" else None)
                     if person is not None:
                         # keyfile compare: the registry rewrites the files it loads, adding keys of its own.
                         return present(path, body, mode="0600", dir_mode="0700", compare="keyfile",
@@ -117,17 +146,22 @@ def _sources(ctx: PlanContext) -> list:
                 path = ("%s/%s.source" % (options["evolution_autoconfig_dir"], uid) if person is None else
                         "~%s/%s/%s.source" % (person["login"], ctx.layout["user_sources_dir"], uid))
                 files.append(wanted(on, path, lambda path=path, source=source: source(path)))
+            if not account["lab_mode"]:
+                # Named users now: the lab templates of an earlier run would still give every login the account.
+                files.append(absent("%s/%s.source" % (options["evolution_autoconfig_dir"], uid)))
     return files
 
 
 def _dconf(ctx: PlanContext) -> list:
     options = ctx.options
     where = dconf_paths(ctx.layout, options)
-    on = options["evolution_state"] == "present" and bool(options["evolution_dconf_settings"])
+    settings = dconf_settings(options, ctx.account)
+    on = options["evolution_state"] == "present" and bool(settings)
     system = {"mode": "0644", "dir_mode": "0755"}
     files = [
-        wanted(on, where["settings"], lambda: present(where["settings"], ctx.render("dconf-settings.j2"),
-                                                      validate_with={"name": "dconf"}, **system)),
+        wanted(on, where["settings"], lambda: present(
+            where["settings"], ctx.render("dconf-settings.j2", __evolution_dconf_settings=settings),
+            validate_with={"name": "dconf"}, **system)),
         wanted(on and bool(options["evolution_dconf_locks"]), where["locks"], lambda: present(
             where["locks"], ctx.render("dconf-locks.j2"), validate_with={"name": "dconf-locks"}, **system)),
     ]

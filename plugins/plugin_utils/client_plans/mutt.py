@@ -77,7 +77,7 @@ def refresh_command(options: dict, layout: dict) -> str:
     return "%s --config %s" % (layout["oauth2_helper"], layout["oauth2_config"])
 
 
-def packages(options: dict, layout: dict) -> list:
+def packages(options: dict, layout: dict, account: dict) -> list:
     """What the install step installs: the packages of the listed clients."""
     return [name for client in options["mutt_clients"] for name in layout["packages"][client]]
 
@@ -116,9 +116,12 @@ def plan(ctx: PlanContext) -> list:
 
 
 def helper_settings(account: dict, options: dict) -> dict:
-    """The token helper's settings: the account's OAuth2 app and provider (no secret: a public client)."""
+    """The token helper's settings: the account's OAuth2 app and provider (a desktop app's client secret, where it
+    has one, is not confidential: RFC 8252 8.5)."""
     oauth2 = account["oauth2"]
     settings = {key: oauth2[key] for key in ("issuer", "client_id", "token_endpoint", "device_authorization_endpoint",
                                              "scopes")}
+    if oauth2["client_secret"]:
+        settings["client_secret"] = oauth2["client_secret"]
     settings["ca_file"] = options["mutt_ca_file"] or None
     return settings

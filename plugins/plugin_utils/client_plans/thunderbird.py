@@ -104,7 +104,7 @@ def warnings(options: dict, account: dict) -> list:
             "Thunderbird 153 ESR or later." % EWS_END]
 
 
-def packages(options: dict, layout: dict) -> list:
+def packages(options: dict, layout: dict, account: dict) -> list:
     return list(layout["packages"])
 
 

@@ -210,8 +210,16 @@ def _tokens(config, body, old=None):
             "expires_at": int(time.time()) + int(body.get("expires_in") or 0)}
 
 
+def client(config):
+    """How the app identifies itself at the token endpoint (a desktop app's secret is no secret: RFC 8252)."""
+    fields = {"client_id": config["client_id"]}
+    if config.get("client_secret"):
+        fields["client_secret"] = config["client_secret"]
+    return fields
+
+
 def refresh(config, tokens):
-    form = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": config["client_id"]}
+    form = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], **client(config)}
     status, body, note = post(config, config["token_endpoint"], form)
     if status != 200:
         return None, explain(config, body, note)
@@ -264,7 +272,7 @@ def sign_in(config, user):
         tty.flush()
         interval = max(1, int(body.get("interval") or 5))
         deadline = time.monotonic() + int(body.get("expires_in") or 900)
-        form = {"grant_type": DEVICE_GRANT, "device_code": body["device_code"], "client_id": config["client_id"]}
+        form = {"grant_type": DEVICE_GRANT, "device_code": body["device_code"], **client(config)}
         while time.monotonic() < deadline:
             time.sleep(interval)
             status, answer, note = post(config, config["token_endpoint"], form)

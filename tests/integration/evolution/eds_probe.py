@@ -5,7 +5,10 @@ that a private evolution-source-registry reads that user's real ~/.config/evolut
 for lab logins, /etc/xdg/evolution-data-server/autoconfig). Input on stdin (JSON):
   {"uids": [account uids], "password": "..." or null, "send": {"to": ..., "subject": ...} or null,
    "folders": [IMAP folder names whose subscription state to report],
-   "rewrite": [uids to write back through the registry, as Evolution does after an edit]}
+   "rewrite": [uids to write back through the registry, as Evolution does after an edit],
+   "oauth2": null or {"secret_uid": ..., "refresh_token": ...}: seed the keyring as a sign-in would (the access
+   token already expired, so the registry must refresh it) and let Camel log in with the registry's token,
+   "gsettings": {schema: [keys]} to read back}
 Output on stdout (JSON): every source EDS exports, the files it did not load, and the Camel results.
 The password only ever travels through stdin; nothing is stored.
 """
@@ -21,7 +24,7 @@ import gi
 
 gi.require_version("EDataServer", "1.2")
 gi.require_version("Camel", "1.2")
-from gi.repository import Camel, GLib  # noqa: E402
+from gi.repository import Camel, Gio, GLib  # noqa: E402
 from gi.repository import EDataServer as E  # noqa: E402
 
 CAMEL_KEYS = ("security-method", "use-subscriptions", "check-all", "check-subscribed", "keep-on-server",
@@ -95,7 +98,20 @@ def rewrite(source):
 
 
 class Session(Camel.Session):
-    """Authenticates with the password given on stdin; rejects every certificate it cannot verify."""
+    """Authenticates with the password given on stdin, or with the OAuth2 token the registry hands out for the
+    service's source (what Evolution's mail session does); rejects every certificate it cannot verify."""
+
+    registry = None
+    token_errors: list = []
+
+    def do_get_oauth2_access_token_sync(self, service, cancellable):
+        source = self.registry.ref_source(service.get_uid())
+        try:
+            ok, token, expires_in = source.get_oauth2_access_token_sync(cancellable)
+        except GLib.Error as exc:
+            self.token_errors.append(exc.message)
+            raise
+        return ok, token, expires_in
 
     def do_authenticate_sync(self, service, mechanism, cancellable):
         result = service.authenticate_sync(mechanism, cancellable)
@@ -119,11 +135,14 @@ def run_camel(registry, account_uid, password, send, folders, workdir):
     transport = registry.ref_source(identity.get_extension("Mail Submission").get_transport_uid())
     session = Session(user_data_dir=os.path.join(workdir, "data"), user_cache_dir=os.path.join(workdir, "cache"))
     session.drivers = []
+    session.registry = registry
+    session.token_errors = []
     session.set_online(True)
     result = {"backend": backend}
     store = session.add_service(account_uid, backend, Camel.ProviderType.STORE)
     store.set_settings(account.get_extension(E.SourceCamel.get_extension_name(backend)).get_settings())
-    store.set_password(password)
+    if password:
+        store.set_password(password)
     try:
         if isinstance(store, Camel.OfflineStore):
             store.set_online_sync(True, None)
@@ -147,10 +166,12 @@ def run_camel(registry, account_uid, password, send, folders, workdir):
         result["store"] = "ok"
     except GLib.Error as exc:
         result["store"] = "error: %s" % exc.message
+    result["token_errors"] = session.token_errors
     if send:
         smtp = session.add_service(transport.get_uid(), "smtp", Camel.ProviderType.TRANSPORT)
         smtp.set_settings(transport.get_extension(E.SourceCamel.get_extension_name("smtp")).get_settings())
-        smtp.set_password(password)
+        if password:
+            smtp.set_password(password)
         address = identity.get_extension("Mail Identity").get_address()
         message = Camel.MimeMessage()
         message.set_subject(send["subject"])
@@ -172,8 +193,25 @@ def run_camel(registry, account_uid, password, send, folders, workdir):
     return result
 
 
+def seed_token(oauth2):
+    """The token as the registry's sign-in stores it (permanently, in the Secret Service), already expired."""
+    secret = json.dumps({"refresh_token": oauth2["refresh_token"], "access_token": "expired-by-the-test",
+                         "expires_after": "%d" % 1000})
+    E.secret_store_store_sync(oauth2["secret_uid"], secret, "seeded by the test", True, None)
+
+
+def gsettings(wanted):
+    out = {}
+    for schema, keys in wanted.items():
+        settings = Gio.Settings.new(schema)
+        out[schema] = {key: settings.get_value(key).unpack() for key in keys}
+    return out
+
+
 def main():
     request = json.load(sys.stdin)
+    if request.get("oauth2"):
+        seed_token(request["oauth2"])
     registry = E.SourceRegistry.new_sync(None)
     for uid in request.get("rewrite", []):
         rewrite(registry.ref_source(uid))
@@ -187,13 +225,14 @@ def main():
     files = sorted(name[:-len(".source")] for name in os.listdir(sources_dir)
                    if name.endswith(".source") and not name.startswith(".")) if os.path.isdir(sources_dir) else []
     output = {"sources": sources, "files": files,
-              "not_loaded": [uid for uid in files if registry.ref_source(uid) is None], "camel": {}}
-    if request.get("password"):
+              "not_loaded": [uid for uid in files if registry.ref_source(uid) is None], "camel": {},
+              "gsettings": gsettings(request.get("gsettings") or {})}
+    if request.get("password") or request.get("oauth2"):
         with tempfile.TemporaryDirectory() as workdir:
             Camel.init(workdir, False)
             for uid in request.get("uids", []):
                 output["camel"][uid] = run_camel(
-                    registry, uid, request["password"], request.get("send"), request.get("folders", []), workdir)
+                    registry, uid, request.get("password"), request.get("send"), request.get("folders", []), workdir)
     json.dump(output, sys.stdout, sort_keys=True)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import stat
 from pathlib import Path
@@ -15,7 +16,8 @@ HERE = Path(__file__).resolve().parent
 PROBE = HERE / "eds_probe.py"
 SYSTEM_PYTHON = "/usr/bin/python3"
 # Programs the probe needs on the host; a missing one is a failure, never a skip.
-REQUIRED = ("dbus-run-session", "runuser", "unshare", "update-ca-certificates", "dconf", SYSTEM_PYTHON)
+REQUIRED = ("dbus-run-session", "runuser", "unshare", "update-ca-certificates", "dconf", "gnome-keyring-daemon",
+            SYSTEM_PYTHON)
 SOURCES = ".config/evolution/sources"
 TASK_PREFIX = "middlebury.mail_clients.evolution : "
 WRITE_TASK = TASK_PREFIX + ("Install and configure the Evolution sources and dconf files (dconf compiled when one "
@@ -35,13 +37,13 @@ def require_tools():
     assert not missing, "missing %s (install tests/apt/evolution.txt)" % ", ".join(missing)
 
 
-def new_sandbox(tmp_path, mail_stack, users=()):
+def new_sandbox(tmp_path, mail_stack, users=(), hosts_file=None):
     """A sandbox where the documented names resolve to the stack and its CA is a system CA.
 
     The CA goes into the sandbox's own /etc/ssl/certs (update-ca-certificates inside the /etc
     overlay): the role's hosts, ports and files stay exactly what a real deployment gets."""
     require_tools()
-    sb = Sandbox(tmp_path / "sandbox", hosts_file=mail_stack.hosts_file if mail_stack else None)
+    sb = Sandbox(tmp_path / "sandbox", hosts_file=hosts_file or (mail_stack.hosts_file if mail_stack else None))
     for login, full_name in users:
         sb.add_user(login, full_name)
     if mail_stack is None:  # tests that never connect
@@ -66,14 +68,35 @@ def managed_files_result(result):
     return found[0]
 
 
-def probe(sb, login, uids=(), password=None, send=None, folders=(), rewrite=()):
-    """Run eds_probe.py as `login`, in a fresh D-Bus session with that user's real environment."""
+# Inside the D-Bus session: a login keyring unlocked with a password (as PAM does at login), then the probe.
+_WITH_KEYRING = """set -e
+printf %s "$KEYRING_PASSWORD" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+unset KEYRING_PASSWORD
+exec "$@"
+"""
+
+
+def probe(sb, login, uids=(), password=None, send=None, folders=(), rewrite=(), oauth2=None, gsettings=None):
+    """Run eds_probe.py as `login`, in a fresh D-Bus session with that user's real environment.
+
+    With ``oauth2`` ({"secret_uid", "refresh_token"}) the session gets an unlocked login keyring holding that
+    token and the system dconf database (the registry reads an organisation's client ID there); otherwise
+    GSettings stay in memory, untouched by the user's or the machine's."""
     home = sb.run(["getent", "passwd", login]).stdout.split(":")[5]
     request = {"uids": list(uids), "password": password, "send": send, "folders": list(folders),
-               "rewrite": list(rewrite)}
-    argv = ["runuser", "-u", login, "--", "env", "-i", "HOME=%s" % home, "USER=%s" % login, "LOGNAME=%s" % login,
-            "PATH=/usr/bin:/bin", "GSETTINGS_BACKEND=memory", "LANG=C.UTF-8",
-            "timeout", "90", "dbus-run-session", "--", SYSTEM_PYTHON, "-c", PROBE.read_text()]
+               "rewrite": list(rewrite), "oauth2": oauth2, "gsettings": gsettings or {}}
+    env = ["HOME=%s" % home, "USER=%s" % login, "LOGNAME=%s" % login, "PATH=/usr/bin:/bin", "LANG=C.UTF-8"]
+    session = ["dbus-run-session", "--"]
+    if oauth2 is not None or gsettings:
+        runtime = "%s/.run" % home  # the bus and the keyring put their sockets there
+        made = sb.run(["install", "-d", "-m", "0700", "-o", login, runtime])
+        assert made.returncode == 0, made.stderr
+        env += ["GSETTINGS_BACKEND=dconf", "XDG_RUNTIME_DIR=" + runtime, "KEYRING_PASSWORD=" + secrets.token_hex(8)]
+        session += ["sh", "-c", _WITH_KEYRING, "keyring"]
+    else:
+        env.append("GSETTINGS_BACKEND=memory")
+    argv = ["runuser", "-u", login, "--", "env", "-i", *env, "timeout", "90", *session, SYSTEM_PYTHON, "-c",
+            PROBE.read_text()]
     proc = sb.run(argv, input=json.dumps(request), timeout=120)
     assert proc.returncode == 0 and proc.stdout, "probe as %s failed (rc=%s): %s" % (login, proc.returncode,
                                                                                      proc.stderr[-3000:])

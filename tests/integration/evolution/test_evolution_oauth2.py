@@ -1,0 +1,116 @@
+"""The evolution role with the Google preset: evolution-data-server's own Google OAuth2 service, with the
+organisation's app set through the registry's GSettings (system dconf). Proven by the registry loading the
+sources (lab templates and named users) and, live, by the registry refreshing a seeded token at the stand-in
+identity provider (the preset's names mapped to the stack, its CA trusted system-wide in the sandbox) and Camel
+logging in to Dovecot and Postfix with XOAUTH2 with the token the registry handed out."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from pathlib import Path
+
+import pytest
+from evolution_support import converge, new_sandbox, probe, user_file
+from mailstack import LOGIN_LOGGED
+
+from ansible_collections.middlebury.mail_clients.plugins.module_utils.account_model import normalize_account
+from ansible_collections.middlebury.mail_clients.plugins.plugin_utils.client_plans import evolution as plan
+
+APP = "evo-role-test-app.apps.example"
+APP_SECRET = "not-really-secret-1"
+ACCOUNT = {"provider": "google", "oauth2": {"client_id": APP, "client_secret": APP_SECRET}}
+UID = "middlebury-imap"
+TEMPLATES = "/etc/xdg/evolution-data-server/autoconfig"
+SCHEMA = "org.gnome.evolution-data-server"
+PATH, ID_KEY, SECRET_KEY = plan.OAUTH2_GSETTINGS["google"]
+METHOD = plan.OAUTH2_METHODS["google"]
+
+pytestmark = pytest.mark.timeout(600)
+
+
+def _our_sources(seen, model, address):
+    """Our account, identity and transport as the registry loaded them."""
+    assert not seen["not_loaded"], seen["not_loaded"]
+    account, identity, transport = (seen["sources"].get(UID + suffix) for suffix in ("", "-identity", "-transport"))
+    assert account and identity and transport, sorted(seen["sources"])
+    assert account["backend"] == "imapx" and account["security"] == plan.SECURITY_NICKS["ssl"]
+    assert account["auth"]["method"] == METHOD and account["auth"]["user"] == address, account
+    assert (account["auth"]["host"], account["auth"]["port"]) == (model["incoming"]["host"], model["incoming"]["port"])
+    assert account["camel"]["auth-mechanism"] == METHOD, account["camel"]
+    assert identity["address"] == address and identity["transport"] == UID + "-transport"
+    assert transport["auth"]["method"] == METHOD and transport["auth"]["user"] == address, transport
+    assert (transport["auth"]["host"], transport["auth"]["port"]) == (model["smtp"]["host"], model["smtp"]["port"])
+    assert transport["security"] == plan.SECURITY_NICKS[model["smtp"]["security"]]
+
+
+def test_the_registry_loads_the_google_preset_for_lab_logins_and_named_users_with_the_apps_client_id(tmp_path):
+    sb = new_sandbox(tmp_path, None, [("evogl", "Lab Person"), ("evogn", "Named Person")])
+    # Lab mode: templates for every login, the address as the user.
+    assert converge(sb, {"mail_clients_account": ACCOUNT}).rc == 0
+    model = normalize_account(ACCOUNT)
+    address = "evogl@%s" % model["mail_domain"]
+    seen = probe(sb, "evogl", gsettings={SCHEMA: [ID_KEY, SECRET_KEY]})
+    _our_sources(seen, model, address)
+    # The registry reads the organisation's app from the system dconf database the role compiled.
+    assert seen["gsettings"][SCHEMA] == {ID_KEY: APP, SECRET_KEY: APP_SECRET}, seen["gsettings"]
+    assert "${USER}@" in sb.upper("%s/%s.source" % (TEMPLATES, UID)).read_text()
+    again = converge(sb, {"mail_clients_account": ACCOUNT})
+    assert again.rc == 0 and again.changed() == 0, again
+    checked = converge(sb, {"mail_clients_account": ACCOUNT}, check=True, diff=True)
+    assert checked.rc == 0 and checked.changed() == 0, checked
+
+    # Named users: their own files, their address.
+    people = [{"login": "evogn", "email": "named.person@%s" % model["mail_domain"]}]
+    assert converge(sb, {"mail_clients_account": ACCOUNT, "mail_clients_users": people}).rc == 0
+    seen = probe(sb, "evogn", gsettings={SCHEMA: [ID_KEY]})
+    _our_sources(seen, normalize_account(ACCOUNT, people), people[0]["email"])
+    assert user_file(sb, "evogn", UID).stat().st_mode & 0o777 == 0o600
+    # The lab templates went with the switch to named users: no second account for every login.
+    assert not sb.upper("%s/%s.source" % (TEMPLATES, UID)).exists()
+
+    # Without a client ID: the build's own registration (the key stays empty), no dconf file of ours.
+    assert converge(sb, {"mail_clients_account": {"provider": "google"}, "mail_clients_users": people}).rc == 0
+    seen = probe(sb, "evogn", gsettings={SCHEMA: [ID_KEY]})
+    assert seen["gsettings"][SCHEMA] == {ID_KEY: ""}, seen["gsettings"]
+    _our_sources(seen, normalize_account({"provider": "google"}, people), people[0]["email"])
+
+    # Absent: only ours go.
+    assert converge(sb, {"mail_clients_account": ACCOUNT, "mail_clients_users": people,
+                         "evolution_state": "absent"}).rc == 0
+    assert UID not in probe(sb, "evogn")["sources"]
+
+
+def test_the_registry_refreshes_the_token_at_the_identity_provider_and_camel_logs_in_with_xoauth2(
+        tmp_path, mail_stack):
+    login = "evooauth"
+    mail_stack.add_user(login, "Evo-OAuth-%s" % secrets.token_hex(6))
+    sb = new_sandbox(tmp_path, mail_stack, [(login, "Evo OAuth")], hosts_file=mail_stack.hosts_file_presets)
+    assert converge(sb, {"mail_clients_account": ACCOUNT}).rc == 0
+    model = normalize_account(ACCOUNT)
+    address = mail_stack.address_of(login)
+    scope = " ".join(model["oauth2"]["scopes"])
+    # As the sign-in would have left it: a refresh token of the app, in the login keyring under EDS's own key.
+    seeded = mail_stack.tokens_for(login, client_id=APP, scope=scope)["refresh_token"]
+    before = len(mail_stack.token_grants())
+    dovecot_mark = mail_stack.dovecot_log.stat().st_size
+    postfix_mark = mail_stack.postfix_log.stat().st_size
+    subject = "evolution oauth2 %s" % secrets.token_hex(4)
+    inbox = sorted(mail_stack.message_subjects(login, "INBOX"))  # before Camel sends one more there
+
+    seen = probe(sb, login, uids=[UID], folders=mail_stack.folders, send={"to": address, "subject": subject},
+                 oauth2={"secret_uid": "OAuth2::%s[%s]" % (METHOD, address), "refresh_token": seeded})
+    _our_sources(seen, model, address)
+    camel = seen["camel"][UID]
+    # The registry (not the test) refreshed the token, with the organisation's app.
+    assert ("refresh_token", APP) in mail_stack.token_grants()[before:], (mail_stack.token_grants()[before:], camel)
+    assert camel["store"] == "ok", camel
+    assert camel["inbox_subjects"] == inbox and inbox, camel
+    assert camel["subscribed"], camel
+    assert camel["send"] == "ok", camel
+    assert mail_stack.wait_for_message(login, subject), "the message Camel sent never arrived"
+    dovecot = Path(mail_stack.dovecot_log).read_text(errors="replace")[dovecot_mark:]
+    assert re.search(r"imap-login: Info: " + LOGIN_LOGGED % login + r", method=XOAUTH2,.*\bTLS\b", dovecot), \
+        dovecot[-3000:]
+    postfix = Path(mail_stack.postfix_log).read_text(errors="replace")[postfix_mark:]
+    assert re.search(r"sasl_method=XOAUTH2, sasl_username=%s\b" % login, postfix), postfix[-3000:]
