@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 from plan_support import by_state, run_plan
 
-from ansible_collections.middlebury.mail_clients.plugins.module_utils.account_model import AccountError
+from ansible_collections.middlebury.mail_clients.plugins.module_utils.account_model import (
+    AccountError,
+    normalize_account,
+)
+from ansible_collections.middlebury.mail_clients.plugins.plugin_utils.client_plans import evolution, mutt
 
 USERS = [{"login": "alice"}, {"login": "bob", "full_name": "Bob O'Brien"}]
 STATE = {"mutt": "mutt_state", "thunderbird": "thunderbird_state", "evolution": "evolution_state"}
@@ -78,3 +82,23 @@ def test_the_oauth2_refusals_name_the_field():
         run_plan("mutt", account={"provider": "microsoft365"})
     with pytest.raises(AccountError, match=r"^mail_clients_account\.auth:"):
         run_plan("evolution", account={"auth": "oauth2"})
+
+
+def test_a_client_secret_goes_with_a_client_id_and_reaches_every_client_that_sends_one():
+    with pytest.raises(AccountError, match=r"^mail_clients_account\.oauth2\.client_secret:"):
+        normalize_account({"provider": "google", "oauth2": {"client_secret": "s3"}})
+    with pytest.raises(AccountError, match=r"^mail_clients_account\.oauth2\.client_secret:"):
+        normalize_account({"provider": "google", "oauth2": {"client_id": "app", "client_secret": "two words"}})
+    account = normalize_account({"provider": "google", "oauth2": {"client_id": "app", "client_secret": "s3"}})
+    assert normalize_account({"provider": "google"})["oauth2"]["client_secret"] is None
+    # Evolution: the registry's GSettings (GVariant strings); mutt: the helper's settings.
+    assert evolution.dconf_settings({"evolution_dconf_settings": {}, "evolution_state": "present"}, account) == {
+        "org/gnome/evolution-data-server": {"oauth2-google-client-id": "'app'",
+                                            "oauth2-google-client-secret": "'s3'"}}
+    assert mutt.helper_settings(account, {"mutt_ca_file": ""})["client_secret"] == "s3"
+    without = normalize_account({"provider": "google", "oauth2": {"client_id": "app"}})
+    assert "client_secret" not in mutt.helper_settings(without, {"mutt_ca_file": ""})
+    # Thunderbird: the plan hands it to the provider extension's manifest (rendered by the integration tests).
+    _files, rendered = run_plan("thunderbird", account={"provider": "google", "oauth2": {"client_id": "app",
+                                                                                          "client_secret": "s3"}})
+    assert {v["__thunderbird_account"]["oauth2"]["client_secret"] for _n, v in rendered} == {"s3"}
