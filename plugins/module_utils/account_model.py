@@ -66,6 +66,8 @@ PRESETS = {
         # Online blocks it unless the tenant allow-lists the app, and ends it on EWS_END.
         "ews": {"url": "https://outlook.office365.com/EWS/Exchange.asmx",
                 "scopes": ["https://outlook.office.com/EWS.AccessAsUser.All", "offline_access"]},
+        # Microsoft Graph, for clients with a Microsoft 365 connector (evolution-ews' Microsoft365 collection).
+        "graph": {"host": "graph.microsoft.com"},
     },
     "google": {
         "incoming_hosts": {"imap": "imap.gmail.com", "pop3": "pop.gmail.com"},
@@ -457,6 +459,8 @@ def normalize_account(account=None, users=None, field_prefix="mail_clients_accou
         "oauth2": _oauth2(account, auth, provider, field_prefix),
         # The provider's Exchange Web Services, where it has them and the account uses its tokens.
         "ews": dict(PRESETS[provider]["ews"]) if auth == "oauth2" and "ews" in PRESETS.get(provider, {}) else None,
+        "graph": dict(PRESETS[provider]["graph"]) if auth == "oauth2" and "graph" in PRESETS.get(provider, {})
+        else None,
         # What a lab login's mail username is: the login name, or (a provider preset) its address.
         "username_format": "email" if provider in PRESETS else "login",
         "save_password": check_bool(*get("save_password")),

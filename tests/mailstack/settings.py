@@ -45,8 +45,9 @@ def _documented() -> dict:
 
 @functools.cache
 def _idp_names() -> tuple:
-    """The stand-in identity provider's names: its own, and every host of the presets' OAuth2 endpoints (from
-    the account model), so that a client configured with a preset reaches the stand-in, never the real one."""
+    """The stand-in identity provider's names: its own, every host of the presets' OAuth2 endpoints and their web
+    APIs (from the account model), so that a client configured with a preset reaches the stand-in, never the real
+    one."""
     model = _load_model()
     names = [IDP_NAME]
     for preset in model.PRESETS.values():
@@ -54,6 +55,9 @@ def _idp_names() -> tuple:
         for key in ("authorization_endpoint", "token_endpoint", "device_authorization_endpoint"):
             names.append(oauth2[key].split("/")[2])
         names.append(oauth2["issuer"])
+        # A preset's web API (Microsoft Graph) too: a client must never reach the real one.
+        if "graph" in preset:
+            names.append(preset["graph"]["host"])
     return tuple(dict.fromkeys(names))
 
 

@@ -23,24 +23,42 @@ LAYOUTS = {
     "Debian": {
         "user_sources_dir": ".config/evolution/sources",
         "dconf_root": "/etc/dconf",
+        # The systemd user manager's environment (environment.d(5)), read at the next login.
+        "environment_dir": "/etc/environment.d",
         # The mail client pulls in evolution-data-server (the registry that reads our sources) and libglib,
         # which checks them; dconf-cli compiles the system settings.
         "packages": ["evolution"],
         "dconf_packages": ["dconf-cli"],
+        # Microsoft 365 (Graph) and Exchange (EWS) collections.
+        "microsoft365_packages": ["evolution-ews"],
     },
 }
-# UID part per protocol: each protocol has its own UIDs, so switching removes the other's sources instead of
-# turning an IMAP cache directory into a POP one.
-UID_PROTOCOLS = {"imap": "imap", "pop3": "pop"}
-KINDS = ("account", "identity", "transport")
+# The kinds of account this role writes, each with UIDs of its own (<prefix>-<part>[-<kind>]), so that switching
+# removes the other's sources instead of turning an IMAP cache directory into a POP one; and its source files by
+# kind (template, UID suffix). Microsoft 365 is a collection (evolution-ews' Microsoft365 backend over Microsoft
+# Graph) with its mail account, identity and transport as children.
+ACCOUNT_TYPES = {
+    "imap": {"part": "imap", "sources": {"account": ("account", ""), "identity": ("identity", "-identity"),
+                                         "transport": ("transport", "-transport")}},
+    "pop3": {"part": "pop", "sources": {"account": ("account", ""), "identity": ("identity", "-identity"),
+                                        "transport": ("transport", "-transport")}},
+    "microsoft365": {"part": "m365", "sources": {
+        "collection": ("m365-collection", ""), "account": ("m365-account", "-mail"),
+        "identity": ("identity", "-identity"), "transport": ("m365-transport", "-transport")}},
+}
 # Camel's security nicks (src/camel/camel-enums.h). A misspelt nick silently means STARTTLS and a missing
 # [Security] group means plaintext, so every file with [Authentication] names one of these explicitly.
 SECURITY_NICKS = {"ssl": "ssl-on-alternate-port", "starttls": "starttls-on-standard-port"}
 # Camel backend names ("imap" is the pre-3.x name EDS migrates; write the current one).
 BACKENDS = {"imap": "imapx", "pop3": "pop"}
 # evolution-data-server's own OAuth2 services, by provider preset: the sources name one as their authentication
-# method, and it signs in and refreshes the tokens (module-oauth2-services in the source registry).
-OAUTH2_METHODS = {"google": "Google"}
+# method, and it signs in and refreshes the tokens (module-oauth2-services in the source registry; evolution-ews'
+# Microsoft365 one for the Graph collection).
+OAUTH2_METHODS = {"google": "Google", "microsoft365": "Microsoft365"}
+# evolution-ews before 3.51.1 (Debian 12's 3.46) loads its Microsoft 365 parts only with this in the environment
+# of every process that uses them (the registry, the calendar and address-book factories, Evolution): written for
+# the systemd user manager, which starts them and the desktop session. Later releases ignore it.
+M365_ENVIRONMENT = "ENABLE_M365=1"
 # GSettings of the registry for an organisation's own app in place of the build's registration (a restart reads
 # them); written to the system dconf database.
 OAUTH2_GSETTINGS = {"google": ("org/gnome/evolution-data-server", "oauth2-google-client-id",
@@ -57,16 +75,13 @@ _ONE_LINE = re.compile(r"^[^\x00-\x1f\x7f\u2028\u2029]+$")
 
 
 def check(options: dict, account: dict) -> None:
-    if account["auth"] == "oauth2" and account["provider"] == "microsoft365":
-        raise OptionError("mail_clients_account.provider", "microsoft365 is not supported by the evolution role yet: "
-                          "Evolution's IMAP sign-in for Microsoft is for personal accounts only, and the Exchange "
-                          "collections that work accounts need are still to come")
     if account["auth"] == "oauth2" and account["provider"] not in OAUTH2_METHODS:
         raise OptionError("mail_clients_account.auth", "Evolution signs in with OAuth2 only to the providers it "
                           "knows (provider: google), not to this account's identity provider; use 'password' "
                           "(normal password over TLS)")
     if account["auth"] == "oauth2" and account["incoming"]["protocol"] != "imap":
-        raise OptionError("mail_clients_account.protocol", "Evolution's %s sign-in is for IMAP and SMTP, not %s"
+        # Google's service signs in for IMAP and SMTP; Microsoft 365 is a Graph collection, neither IMAP nor POP.
+        raise OptionError("mail_clients_account.protocol", "Evolution's %s account is not %s: leave protocol unset"
                           % (OAUTH2_METHODS[account["provider"]], account["incoming"]["protocol"]))
     prefix = options["evolution_uid_prefix"]
     if not _PREFIX.match(prefix) or prefix in RESERVED_PREFIXES:
@@ -98,7 +113,9 @@ def dconf_settings(options: dict, account: dict) -> dict:
     """The system dconf settings: the site's, and the organisation's OAuth2 app for the registry."""
     settings = {path: dict(keys) for path, keys in options["evolution_dconf_settings"].items()}
     oauth2 = account["oauth2"]
-    if oauth2 is not None and oauth2["client_id"] and options["evolution_state"] == "present":
+    # (Microsoft 365's app goes into its collection's sources instead.)
+    if oauth2 is not None and oauth2["client_id"] and options["evolution_state"] == "present" \
+            and account["provider"] in OAUTH2_GSETTINGS:
         path, id_key, secret_key = OAUTH2_GSETTINGS[account["provider"]]
         # GVariant strings; both values are single words without quotes (the model's client-id rule).
         settings.setdefault(path, {}).update({id_key: "'%s'" % oauth2["client_id"],
@@ -107,7 +124,8 @@ def dconf_settings(options: dict, account: dict) -> dict:
 
 
 def packages(options: dict, layout: dict, account: dict) -> list:
-    return layout["packages"] + (layout["dconf_packages"] if dconf_settings(options, account) else [])
+    return (layout["packages"] + (layout["dconf_packages"] if dconf_settings(options, account) else [])
+            + (layout["microsoft365_packages"] if account_type(account) == "microsoft365" else []))
 
 
 def dconf_paths(layout: dict, options: dict) -> dict:
@@ -117,23 +135,35 @@ def dconf_paths(layout: dict, options: dict) -> dict:
             "profile": layout["dconf_root"] + "/profile/user"}
 
 
+def account_type(account: dict) -> str:
+    """Which kind of account the sources are: Microsoft 365's collection, else the incoming protocol's."""
+    return "microsoft365" if account["graph"] is not None else account["incoming"]["protocol"]
+
+
+def source_uids(prefix: str, kind_of_account: str) -> dict:
+    part = ACCOUNT_TYPES[kind_of_account]["part"]
+    return {kind: "%s-%s%s" % (prefix, part, suffix)
+            for kind, (_template, suffix) in ACCOUNT_TYPES[kind_of_account]["sources"].items()}
+
+
 def _sources(ctx: PlanContext) -> list:
     options, account = ctx.options, ctx.account
     prefix = options["evolution_uid_prefix"]
-    current = UID_PROTOCOLS[account["incoming"]["protocol"]]
+    current = account_type(account)
     people = [None] if account["lab_mode"] else [dict(user, index=i) for i, user in enumerate(account["users"])]
+    method = OAUTH2_METHODS.get(account["provider"]) if account["auth"] == "oauth2" else None
     files = []
-    for protocol in UID_PROTOCOLS.values():
-        on = options["evolution_state"] == "present" and protocol == current
-        for kind in KINDS:
-            uid = "%s-%s%s" % (prefix, protocol, "" if kind == "account" else "-" + kind)
+    for type_name, kinds in ACCOUNT_TYPES.items():
+        on = options["evolution_state"] == "present" and type_name == current
+        uids = source_uids(prefix, type_name)
+        for kind, (template, _suffix) in kinds["sources"].items():
+            uid = uids[kind]
             for person in people:
-                def source(path, person=person, kind=kind, protocol=protocol):
-                    body = ctx.render(kind + ".source.j2", __evolution_person=person, __evolution_protocol=protocol,
-                                      __evolution_account=account, __evolution_backends=BACKENDS,
-                                      __evolution_security_nicks=SECURITY_NICKS,
-                                      __evolution_oauth2_method=OAUTH2_METHODS.get(account["provider"])
-                                      if account["auth"] == "oauth2" else None)
+                def source(path, person=person, template=template, uids=uids, type_name=type_name):
+                    body = ctx.render(template + ".source.j2", __evolution_person=person, __evolution_uids=uids,
+                                      __evolution_type=type_name, __evolution_account=account,
+                                      __evolution_backends=BACKENDS, __evolution_security_nicks=SECURITY_NICKS,
+                                      __evolution_oauth2_method=method)
                     if person is not None:
                         # keyfile compare: the registry rewrites the files it loads, adding keys of its own.
                         return present(path, body, mode="0600", dir_mode="0700", compare="keyfile",
@@ -150,6 +180,14 @@ def _sources(ctx: PlanContext) -> list:
                 # Named users now: the lab templates of an earlier run would still give every login the account.
                 files.append(absent("%s/%s.source" % (options["evolution_autoconfig_dir"], uid)))
     return files
+
+
+def _environment(ctx: PlanContext) -> list:
+    path = "%s/50-%s-evolution-m365.conf" % (ctx.layout["environment_dir"], ctx.options["evolution_uid_prefix"])
+    on = ctx.options["evolution_state"] == "present" and account_type(ctx.account) == "microsoft365"
+    return [wanted(on, path, lambda: present(
+        path, "# managed by Ansible, changes will be overwritten\n%s\n" % M365_ENVIRONMENT, mode="0644",
+        dir_mode="0755"))]
 
 
 def _dconf(ctx: PlanContext) -> list:
@@ -172,7 +210,7 @@ def _dconf(ctx: PlanContext) -> list:
 
 
 def plan(ctx: PlanContext) -> list:
-    return _sources(ctx) + _dconf(ctx)
+    return _sources(ctx) + _dconf(ctx) + _environment(ctx)
 
 
 def after_change(layout: dict) -> list:

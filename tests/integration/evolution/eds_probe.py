@@ -53,8 +53,28 @@ def security(source):
     return source.get_extension("Security").get_method() if source.has_extension("Security") else None
 
 
+RESULT_MARKER = "eds-probe-result: "
+M365_KEYS = ("email", "override-oauth2", "oauth2-client-id", "oauth2-tenant", "oauth2-endpoint-host")
+
+
+def m365_settings(source):
+    """evolution-ews' Microsoft 365 settings of a source (what its OAuth2 service reads)."""
+    extension = source.get_extension(E.SourceCamel.get_extension_name("microsoft365"))
+    settings = extension.get_settings()
+    return {key: settings.get_property(key) for key in M365_KEYS}
+
+
 def describe(source):
     info = {"name": source.get_display_name(), "enabled": source.get_enabled(), "parent": source.get_parent()}
+    if source.has_extension("Collection"):
+        collection = source.get_extension("Collection")
+        backend = collection.get_backend_name()
+        info.update(kind="collection", backend=backend, identity=collection.get_identity(), auth=auth(source),
+                    mail=collection.get_mail_enabled(), calendar=collection.get_calendar_enabled(),
+                    contacts=collection.get_contacts_enabled())
+        if backend == "microsoft365":
+            info["m365"] = m365_settings(source)
+        return info
     if source.has_extension("Mail Account"):
         account = source.get_extension("Mail Account")
         backend = account.get_backend_name()
@@ -62,6 +82,8 @@ def describe(source):
                     security=security(source))
         if backend in ("imapx", "pop"):
             info["camel"] = camel_settings(source, backend)
+        if backend == "microsoft365":
+            info["m365"] = m365_settings(source)
         return info
     if source.has_extension("Mail Identity"):
         identity = source.get_extension("Mail Identity")
@@ -233,7 +255,8 @@ def main():
             for uid in request.get("uids", []):
                 output["camel"][uid] = run_camel(
                     registry, uid, request.get("password"), request.get("send"), request.get("folders", []), workdir)
-    json.dump(output, sys.stdout, sort_keys=True)
+    # After a marker: services the bus starts (a keyring) share this stdout and may print first.
+    sys.stdout.write("\n%s%s\n" % (RESULT_MARKER, json.dumps(output, sort_keys=True)))
 
 
 main()

@@ -76,12 +76,14 @@ exec "$@"
 """
 
 
-def probe(sb, login, uids=(), password=None, send=None, folders=(), rewrite=(), oauth2=None, gsettings=None):
+def probe(sb, login, uids=(), password=None, send=None, folders=(), rewrite=(), oauth2=None, gsettings=None,
+          environment=None):
     """Run eds_probe.py as `login`, in a fresh D-Bus session with that user's real environment.
 
     With ``oauth2`` ({"secret_uid", "refresh_token"}) the session gets an unlocked login keyring holding that
     token and the system dconf database (the registry reads an organisation's client ID there); otherwise
-    GSettings stay in memory, untouched by the user's or the machine's."""
+    GSettings stay in memory, untouched by the user's or the machine's. ``environment``: more variables for the
+    session (as environment.d gives them to a login's services)."""
     home = sb.run(["getent", "passwd", login]).stdout.split(":")[5]
     request = {"uids": list(uids), "password": password, "send": send, "folders": list(folders),
                "rewrite": list(rewrite), "oauth2": oauth2, "gsettings": gsettings or {}}
@@ -95,12 +97,17 @@ def probe(sb, login, uids=(), password=None, send=None, folders=(), rewrite=(), 
         session += ["sh", "-c", _WITH_KEYRING, "keyring"]
     else:
         env.append("GSETTINGS_BACKEND=memory")
+    # What the systemd user manager would add from environment.d (the registry and its factories inherit it).
+    env += ["%s=%s" % item for item in (environment or {}).items()]
     argv = ["runuser", "-u", login, "--", "env", "-i", *env, "timeout", "90", *session, SYSTEM_PYTHON, "-c",
             PROBE.read_text()]
     proc = sb.run(argv, input=json.dumps(request), timeout=120)
     assert proc.returncode == 0 and proc.stdout, "probe as %s failed (rc=%s): %s" % (login, proc.returncode,
                                                                                      proc.stderr[-3000:])
-    return json.loads(proc.stdout)
+    marker = "\neds-probe-result: "  # eds_probe.RESULT_MARKER
+    assert marker in proc.stdout, "probe as %s printed no result: %r %s" % (login, proc.stdout[-2000:],
+                                                                          proc.stderr[-2000:])
+    return json.loads(proc.stdout.rsplit(marker, 1)[1])
 
 
 def tree_snapshot(root):
@@ -125,3 +132,15 @@ def user_file(sb, login, uid):
 def remote_executions(result):
     """Names of the role's tasks that ran a module on the host."""
     return result.remote_executions(TASK_PREFIX)
+
+
+def environment_d(sb, directory="/etc/environment.d"):
+    """The variables the files in the sandbox's environment.d give a login's services (KEY=VALUE lines)."""
+    found = {}
+    upper = sb.upper(directory)
+    for path in sorted(upper.glob("*.conf")) if upper.is_dir() else []:
+        for line in path.read_text().splitlines():
+            if line.strip() and not line.startswith("#"):
+                key, _sep, value = line.partition("=")
+                found[key.strip()] = value.strip()
+    return found

@@ -11,7 +11,7 @@ import secrets
 from pathlib import Path
 
 import pytest
-from evolution_support import converge, new_sandbox, probe, user_file
+from evolution_support import converge, environment_d, new_sandbox, probe, user_file
 from mailstack import LOGIN_LOGGED
 
 from ansible_collections.middlebury.mail_clients.plugins.module_utils.account_model import normalize_account
@@ -114,3 +114,62 @@ def test_the_registry_refreshes_the_token_at_the_identity_provider_and_camel_log
         dovecot[-3000:]
     postfix = Path(mail_stack.postfix_log).read_text(errors="replace")[postfix_mark:]
     assert re.search(r"sasl_method=XOAUTH2, sasl_username=%s\b" % login, postfix), postfix[-3000:]
+
+
+M365 = {"provider": "microsoft365", "oauth2": {"client_id": "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0",
+                                               "tenant": "example.onmicrosoft.com"}}
+M365_UIDS = plan.source_uids("middlebury", "microsoft365")
+
+
+def _m365_sources(seen, model, address, calendars=True, contacts=True):
+    """The Microsoft 365 collection and its children as the registry loaded them."""
+    assert not seen["not_loaded"], seen["not_loaded"]
+    collection, account, identity, transport = (seen["sources"].get(M365_UIDS[kind]) for kind in (
+        "collection", "account", "identity", "transport"))
+    assert collection and account and identity and transport, sorted(seen["sources"])
+    method = plan.OAUTH2_METHODS["microsoft365"]
+    assert collection["backend"] == "microsoft365" and collection["identity"] == address, collection
+    assert (collection["mail"], collection["calendar"], collection["contacts"]) == (True, calendars, contacts)
+    graph = model["graph"]["host"]
+    for source in (collection, account, transport):
+        assert source["auth"]["method"] == method and source["auth"]["host"] == graph, source
+        assert source["auth"]["user"] == address, source
+    oauth2 = model["oauth2"]
+    expected = {"email": address, "override-oauth2": True, "oauth2-client-id": oauth2["client_id"],
+                "oauth2-tenant": oauth2["tenant"],
+                "oauth2-endpoint-host": oauth2["token_endpoint"].split("/")[2]}
+    assert collection["m365"] == expected and account["m365"] == expected, (collection["m365"], account["m365"])
+    assert account["backend"] == "microsoft365" and account["parent"] == M365_UIDS["collection"], account
+    assert account["identity"] == M365_UIDS["identity"] and identity["address"] == address
+    assert identity["parent"] == M365_UIDS["collection"] and identity["transport"] == M365_UIDS["transport"]
+    assert transport["backend"] == "microsoft365" and transport["parent"] == M365_UIDS["collection"], transport
+
+
+def test_the_registry_loads_the_microsoft_365_collection_with_the_tenants_app(tmp_path, mail_stack):
+    """No source fails: the Graph collection (evolution-ews, on Debian 12's 3.46 with the environment the role
+    writes), its mail account, identity and transport, with the tenant's app; lab logins and named users. Every
+    Microsoft name points at the stand-in: nothing reaches a real host."""
+    sb = new_sandbox(tmp_path, mail_stack, [("evoml", "Lab M365"), ("evomn", "Named M365")],
+                     hosts_file=mail_stack.hosts_file_presets)
+    result = converge(sb, {"mail_clients_account": M365})
+    assert result.rc == 0, result
+    environment = environment_d(sb)
+    assert environment == dict([plan.M365_ENVIRONMENT.split("=", 1)]), environment
+    model = normalize_account(M365)
+    seen = probe(sb, "evoml", environment=environment)
+    _m365_sources(seen, model, "evoml@%s" % model["mail_domain"])
+    again = converge(sb, {"mail_clients_account": M365})
+    assert again.rc == 0 and again.changed() == 0, again
+
+    people = [{"login": "evomn"}]
+    off = {"mail_clients_account": M365, "mail_clients_users": people, "evolution_collection_calendars": False,
+           "evolution_collection_contacts": False}
+    assert converge(sb, off).rc == 0
+    seen = probe(sb, "evomn", environment=environment)
+    _m365_sources(seen, normalize_account(M365, people), "evomn@%s" % model["mail_domain"], False, False)
+
+    # Back to the documented settings: the collection and the environment file go.
+    assert converge(sb, {"mail_clients_users": people}).rc == 0
+    assert environment_d(sb) == {}
+    seen = probe(sb, "evomn")
+    assert not set(M365_UIDS.values()) & set(seen["sources"]), sorted(seen["sources"])
