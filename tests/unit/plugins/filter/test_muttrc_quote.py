@@ -10,7 +10,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 from mutt_versions import query_exit_ok
 
-from ansible_collections.middlebury.mail_clients.plugins.filter.muttrc import muttrc_quote
+from ansible_collections.middlebury.mail_clients.plugins.filter.muttrc_quote import muttrc_quote
 
 HOSTILE = [
     "O'Brien",
