@@ -13,6 +13,7 @@ from ansible_collections.middlebury.mail_clients.plugins.module_utils.account_mo
     FOLDER_ROLES,
     OAUTH2_KEYS,
     PORTS,
+    PROVIDERS,
     USER_KEYS,
 )
 
@@ -67,3 +68,16 @@ def test_shared_specs_identical_in_every_role():
     first = {k: v for k, v in _shared_specs(ROLES[0]).items() if k.startswith("mail_clients_")}
     for role in ROLES[1:]:
         assert {k: v for k, v in _shared_specs(role).items() if k.startswith("mail_clients_")} == first, role
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_the_account_options_documented_defaults_are_the_models(role):
+    """ansible-doc shows each fixed default (not null); they are the documented settings, never restated by hand."""
+    account = _shared_specs(role)["mail_clients_account"]["options"]
+    given = {key: spec["default"] for key, spec in account.items() if "default" in spec}
+    assert given.pop("provider") == PROVIDERS[0]
+    assert given == {key: DOCUMENTED[key] for key in given} and len(given) >= 10, given
+    folders = {key: spec["default"] for key, spec in account["folders"]["options"].items()}
+    assert folders == DOCUMENTED["folders"]
+    # Derived defaults (ports, the label, the app) stay without one: their text says how they are derived.
+    assert not {"incoming_port", "smtp_port", "display_name"} & set(given)
