@@ -10,12 +10,14 @@ VENV_PYTHON ?= $(shell tests/tools/pick-python)
 OLDEST_VENV ?= .venv-2.19
 OLDEST_PYTHON ?= /usr/bin/python3
 OLDEST_LINE := 2.19
+# galaxy-importer and ansible-builder (tests/test_galaxy_build.py), on Debian's Python.
+IMPORTER_VENV ?= .venv-importer
 PYTEST_ARGS ?=
 # The checkout as a collection (a symlink tree made by tests/conftest.py), one per checkout.
 export MAIL_CLIENTS_COLLECTIONS_ROOT ?= /tmp/mail_clients-collections-$(shell printf %s "$(CURDIR)" | sha1sum | cut -c1-8)
 export ANSIBLE_COLLECTIONS_PATH := $(MAIL_CLIENTS_COLLECTIONS_ROOT)
 
-.PHONY: help deps apt venv venv-oldest collection-path lint sanity unit integration pytest test \
+.PHONY: help deps apt venv venv-oldest venv-importer collection-path lint sanity unit integration pytest test \
         build-check compat demo molecule bench changelog clean
 
 help: ## This list
@@ -40,7 +42,14 @@ $(OLDEST_VENV)/.installed: requirements-2.19.txt
 
 venv-oldest: $(OLDEST_VENV)/.installed ## A venv on the oldest supported line (ansible-core 2.19)
 
-deps: apt venv ## Everything `make test` needs (compat adds .venv-2.19 where .venv is on a newer line)
+$(IMPORTER_VENV)/.installed: requirements-importer.txt
+	$(OLDEST_PYTHON) -m venv $(IMPORTER_VENV)
+	$(IMPORTER_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-importer.txt
+	touch $@
+
+venv-importer: $(IMPORTER_VENV)/.installed ## galaxy-importer and ansible-builder, for the Automation Hub checks
+
+deps: apt venv venv-importer ## Everything `make test` needs (compat adds .venv-2.19 where .venv is on a newer line)
 
 collection-path: venv
 	@$(PY) -c 'import sys; sys.path.insert(0, "tests"); import conftest'
@@ -72,6 +81,6 @@ test: deps lint sanity compat pytest ## The whole suite: gates, then every test 
 bench: bench-check bench-fleet ## Benchmarks (not timed tests)
 
 clean: ## Remove venvs, build output and test output
-	rm -rf $(VENV) $(OLDEST_VENV) tests/output build middlebury-mail_clients-*.tar.gz
+	rm -rf $(VENV) $(OLDEST_VENV) $(IMPORTER_VENV) tests/output build middlebury-mail_clients-*.tar.gz
 
 -include mk/*.mk

@@ -10,6 +10,53 @@ evolution-source-registry re-serialises keeps our values textually unchanged and
 
 from __future__ import annotations
 
+DOCUMENTATION = r"""
+name: gkeyfile
+version_added: 0.1.0
+short_description: Escape a value for a GLib key file (evolution-data-server sources, dconf keyfiles)
+description:
+  - Returns O(_input) written the way GLib's own C(g_key_file_set_string) writes it, so that
+    evolution-source-registry, which re-serialises the C(.source) files it loads, leaves our values textually
+    unchanged.
+  - Strings have C(\) doubled and leading spaces written as C(\s); everything else, including C(;), C(#),
+    C(=), quotes and non-ASCII text, is kept as is (UTF-8).
+  - Booleans become lowercase V(true)/V(false) (GLib reads C(False) as an invalid value and falls back to
+    the default), integers their decimal form, a list of strings a C(;)-separated list with C(;) in items
+    escaped.
+  - Control characters (newline, tab, NUL, ...), invisible formatting characters and unpaired surrogates are
+    refused with an error that names O(field).
+options:
+  _input:
+    description: The value.
+    type: raw
+    required: true
+  field:
+    description: The input's name for error messages, for example C(mail_clients_users[2].full_name).
+    type: str
+  autoconfig:
+    description:
+      - Also refuse C(${NAME}). evolution-data-server expands such variables in every value of an autoconfig
+        template and offers no escape for them.
+    type: bool
+    default: false
+"""
+
+EXAMPLES = r"""
+- name: A source file line with a free-text value
+  ansible.builtin.debug:
+    msg: "Name={{ user.full_name | middlebury.mail_clients.gkeyfile(field='mail_clients_users[0].full_name') }}"
+
+- name: Booleans for GLib
+  ansible.builtin.debug:
+    msg: "UseSubscriptions={{ true | middlebury.mail_clients.gkeyfile }}"
+"""
+
+RETURN = r"""
+_value:
+  description: The escaped value, to be written after C(Key=) on one line.
+  type: str
+"""
+
 import re
 import unicodedata
 

@@ -10,6 +10,45 @@ every value the role puts in the .cfg comes out of here as a correctly typed lit
 
 from __future__ import annotations
 
+DOCUMENTATION = r"""
+name: js_literal
+version_added: 0.1.0
+short_description: Write a value as a JavaScript literal for Thunderbird's AutoConfig (.cfg) file
+description:
+  - Returns a JavaScript literal for O(_input). Strings become double-quoted string literals in pure ASCII;
+    C(") and C(\) are backslash-escaped and every other character outside printable ASCII is written as a
+    C(\uXXXX) escape (a surrogate pair above U+FFFF), so Thunderbird reads the exact same characters back.
+  - Integers and booleans are written unquoted. Thunderbird silently ignores a port or socket type written
+    as a string and falls back to its defaults (plaintext on port 143), so numbers must stay numbers.
+  - Control and invisible formatting characters (Unicode categories Cc, Cf, Cs, Co, Zl, Zp, for example a
+    newline, a tab or NUL) are refused with an error that names O(field). Other types (floats, lists,
+    None) are refused too.
+positional: field
+options:
+  _input:
+    description: The value to write.
+    type: raw
+    required: true
+  field:
+    description: Name of the setting the value came from, used in error messages.
+    type: str
+"""
+
+EXAMPLES = r"""
+# defaultPref("mail.identity.id_x.fullName", "Zo\u00eb \"Z\" \u00c5ngstr\u00f6m");
+- name: Render one line of a .cfg
+  ansible.builtin.debug:
+    msg: >-
+      defaultPref("mail.identity.id_x.fullName",
+      {{ 'Zoë "Z" Ångström' | middlebury.mail_clients.js_literal('mail_clients_users[0].full_name') }});
+"""
+
+RETURN = r"""
+_value:
+  description: The JavaScript literal, for example V("O'Brien"), V(993) or V(true).
+  type: str
+"""
+
 import unicodedata
 
 from ansible.errors import AnsibleFilterError

@@ -5,10 +5,60 @@
 
 from __future__ import annotations
 
+DOCUMENTATION = r"""
+name: mail_report
+version_added: 0.1.0
+short_description: Fold the mail_check results of many hosts into one fleet report
+description:
+  - Takes C(hostvars) and a list of hosts, reads each host's registered
+    M(middlebury.mail_clients.mail_check) result and returns one hosts x endpoints table with totals and a
+    list of problems. Hosts without a result (unreachable) get the status V(unknown).
+  - Hosts are sorted worst first (fail, unknown, warn, pass). With
+    O(middlebury.mail_clients.mail_check#module:ip_version=both) each family gets its own column (for example
+    C(imaps/IPv6)).
+options:
+  _input:
+    description: C(hostvars).
+    type: dict
+    required: true
+  hosts:
+    description: The hosts to report on, usually C(ansible_play_hosts_all).
+    type: list
+    elements: str
+    required: true
+  var:
+    description: Name of the variable the results were registered as.
+    type: str
+    default: mail_check_result
+  generated:
+    description: Timestamp text for the report; defaults to now (UTC).
+    type: str
+"""
+
+EXAMPLES = r"""
+- name: Build the report on the controller
+  ansible.builtin.set_fact:
+    mail_check_report: "{{ hostvars | middlebury.mail_clients.mail_report(ansible_play_hosts_all) }}"
+  run_once: true
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+_value:
+  description:
+    - C(generated), C(status) (worst of all), C(verdict) (that in one sentence), C(groups) (the hosts grouped
+      by problem, largest first, each with C(problem) in plain words, C(status), C(count) and C(hosts)),
+      C(columns) (one per endpoint label, with C(protocol), C(host), C(port), C(security)), C(hosts) (each with
+      C(host), C(status), C(error), C(summary), C(modern_auth) (C(offered), C(login), C(basic_auth_disabled)) and
+      C(cells) keyed by endpoint label; a cell has C(status), C(error_class), C(message), C(latency_ms),
+      C(timings_ms), C(days_left), C(not_after), C(tls_version), C(address), C(login), C(mechanism), C(codes)
+      (its failing and warning findings), C(oauth_offered)), C(totals), C(problems), C(min_days_left),
+      C(max_latency_ms) and C(results) (each host's full module result).
+  type: dict
+"""
+
 import datetime
 
-import jinja2
-import jinja2.sandbox
 from ansible.errors import AnsibleFilterError
 
 STATUS_ORDER = {"fail": 0, "unknown": 1, "warn": 2, "pass": 3}
@@ -205,24 +255,6 @@ def _verdict(status, totals):
     return "%d of %d host%s need attention" % (bad, totals["hosts"], "" if totals["hosts"] == 1 else "s")
 
 
-def mail_report_html(report, template):
-    """The report as an HTML page, from the text of a Jinja template, with every value HTML-escaped.
-
-    ansible.builtin.template ignores ``{% autoescape %}`` (ansible-core 2.19 and 2.21), and a server's
-    greeting, a certificate subject or a host name would become markup. This renders with autoescape
-    on for the whole page, in Jinja's sandbox, so escaping never depends on a template remembering it."""
-    if not isinstance(report, dict) or "hosts" not in report:
-        raise AnsibleFilterError("mail_report_html: the input must be a mail_report result")
-    if not isinstance(template, str):
-        raise AnsibleFilterError("mail_report_html: the template must be its text (lookup('file', ...))")
-    env = jinja2.sandbox.SandboxedEnvironment(autoescape=True, undefined=jinja2.StrictUndefined,
-                                              keep_trailing_newline=True)
-    try:
-        return env.from_string(template).render(report=report)
-    except jinja2.TemplateError as exc:
-        raise AnsibleFilterError("mail_report_html: the template failed: %s" % exc) from exc
-
-
 class FilterModule:
     def filters(self):
-        return {"mail_report": mail_report, "mail_report_html": mail_report_html}
+        return {"mail_report": mail_report}

@@ -12,6 +12,46 @@ start an attacker's own command. Control characters are therefore refused, never
 
 from __future__ import annotations
 
+DOCUMENTATION = r"""
+name: muttrc_quote
+version_added: 0.1.0
+short_description: Quote a value for a mutt or NeoMutt configuration file, byte-exact
+description:
+  - Returns O(_input) as one single-quoted muttrc token that mutt 2.x and NeoMutt read back unchanged.
+    Inside single quotes neither client expands C($VAR), backticks or backslashes, and C(;) and C(#) lose
+    their meaning; a single quote is written as C('\'').
+  - Values with control or invisible formatting characters (newline, carriage return, NUL, tab, U+202E, ...)
+    are refused with an error naming O(field), because a line break starts a new command even inside
+    quotes. Nothing is escaped silently.
+  - Use it for every value that is not fixed template text. Never put its output inside double quotes,
+    backticks or hook command strings, which the clients parse a second time.
+positional: field
+options:
+  _input:
+    description: The value (a string or a number).
+    type: raw
+    required: true
+  field:
+    description: Name of the input field, used in the error message (for example C(mail_clients_users[1].full_name)).
+    type: str
+"""
+
+EXAMPLES = r"""
+- name: A realname line that survives any printable name
+  ansible.builtin.debug:
+    msg: "set realname = {{ user.full_name | middlebury.mail_clients.muttrc_quote('mail_clients_users[0].full_name') }}"
+  vars:
+    user:
+      full_name: "Zoë \"Z\" O'Brien"
+  # -> set realname = 'Zoë "Z" O'\''Brien'
+"""
+
+RETURN = r"""
+_value:
+  description: The quoted token, including the surrounding single quotes.
+  type: str
+"""
+
 import unicodedata
 
 from ansible.errors import AnsibleFilterError

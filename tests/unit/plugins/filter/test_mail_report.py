@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.middlebury.mail_clients.plugins.filter.mail_report import mail_report, mail_report_html
+from ansible_collections.middlebury.mail_clients.plugins.filter.mail_report import mail_report
+from ansible_collections.middlebury.mail_clients.plugins.filter.mail_report_html import mail_report_html
 
 TEMPLATE = Path(__file__).resolve().parents[4] / "playbooks" / "templates" / "mail_report.html.j2"
 HOSTILE = '<script>alert("x")</script>&'
