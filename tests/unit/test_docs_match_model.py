@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ansible_collections.middlebury.mail_clients.plugins.action.client_files import PLANS
 from ansible_collections.middlebury.mail_clients.plugins.module_utils.account_model import (
     ACCOUNT_KEYS,
     DOCUMENTED,
@@ -18,7 +19,8 @@ from ansible_collections.middlebury.mail_clients.plugins.module_utils.account_mo
 )
 
 REPO = Path(__file__).resolve().parents[2]
-ROLES = sorted(p.parent.parent.name for p in REPO.glob("roles/*/meta/argument_specs.yml"))
+# The client roles (one plan each); the lab_pull role configures no client and shares no account.
+ROLES = sorted(PLANS)
 
 
 def _readme_table():

@@ -105,8 +105,8 @@ def probe(sb, login, uids=(), password=None, send=None, folders=(), rewrite=(), 
     assert proc.returncode == 0 and proc.stdout, "probe as %s failed (rc=%s): %s" % (login, proc.returncode,
                                                                                      proc.stderr[-3000:])
     marker = "\neds-probe-result: "  # eds_probe.RESULT_MARKER
-    assert marker in proc.stdout, "probe as %s printed no result: %r %s" % (login, proc.stdout[-2000:],
-                                                                          proc.stderr[-2000:])
+    assert marker in proc.stdout, "probe as %s printed no result: %r %s" % (
+        login, proc.stdout[-2000:], proc.stderr[-2000:])
     return json.loads(proc.stdout.rsplit(marker, 1)[1])
 
 

@@ -93,4 +93,3 @@ def test_no_preset_host_name_outside_the_model_file():
                            capture_output=True, text=True, timeout=60, check=False)
     assert found.returncode in (0, 1), found.stderr
     assert found.stdout.split() == [MODEL_FILE], found.stdout
-

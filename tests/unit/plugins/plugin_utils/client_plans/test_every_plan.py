@@ -99,6 +99,6 @@ def test_a_client_secret_goes_with_a_client_id_and_reaches_every_client_that_sen
     without = normalize_account({"provider": "google", "oauth2": {"client_id": "app"}})
     assert "client_secret" not in mutt.helper_settings(without, {"mutt_ca_file": ""})
     # Thunderbird: the plan hands it to the provider extension's manifest (rendered by the integration tests).
-    _files, rendered = run_plan("thunderbird", account={"provider": "google", "oauth2": {"client_id": "app",
-                                                                                          "client_secret": "s3"}})
+    given = {"provider": "google", "oauth2": {"client_id": "app", "client_secret": "s3"}}
+    _files, rendered = run_plan("thunderbird", account=given)
     assert {v["__thunderbird_account"]["oauth2"]["client_secret"] for _n, v in rendered} == {"s3"}
