@@ -7,9 +7,10 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 # The controller Python: newest >= 3.12 found (ansible-core 2.21), else Debian's (2.19 on Debian 12).
 VENV_PYTHON ?= $(shell tests/tools/pick-python)
-OLDEST_VENV ?= .venv-2.19
 OLDEST_PYTHON ?= /usr/bin/python3
-OLDEST_LINE := 2.19
+# Every ansible-core line meta/runtime.yml claims (requires_ansible >= 2.16); `make compat` runs the others than
+# .venv's own, each in .venv-<line>.
+COMPAT_LINES := 2.16 2.17 2.18 2.19 2.20 2.21
 # galaxy-importer and ansible-builder (tests/test_galaxy_build.py), on Debian's Python.
 IMPORTER_VENV ?= .venv-importer
 PYTEST_ARGS ?=
@@ -17,7 +18,7 @@ PYTEST_ARGS ?=
 export MAIL_CLIENTS_COLLECTIONS_ROOT ?= /tmp/mail_clients-collections-$(shell printf %s "$(CURDIR)" | sha1sum | cut -c1-8)
 export ANSIBLE_COLLECTIONS_PATH := $(MAIL_CLIENTS_COLLECTIONS_ROOT)
 
-.PHONY: help deps apt venv venv-oldest venv-importer collection-path lint sanity unit integration pytest test \
+.PHONY: help deps apt venv venv-importer collection-path lint sanity unit integration pytest test \
         build-check compat demo molecule bench changelog clean
 
 help: ## This list
@@ -35,13 +36,6 @@ $(VENV)/.installed: requirements.txt
 venv: $(VENV)/.installed ## Create .venv with the pinned tools (newest ansible-core line its Python runs, ansible-lint, molecule...)
 	@tests/tools/controller-line $(PY)
 
-$(OLDEST_VENV)/.installed: requirements-2.19.txt
-	$(OLDEST_PYTHON) -m venv $(OLDEST_VENV)
-	$(OLDEST_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-2.19.txt
-	touch $@
-
-venv-oldest: $(OLDEST_VENV)/.installed ## A venv on the oldest supported line (ansible-core 2.19)
-
 $(IMPORTER_VENV)/.installed: requirements-importer.txt
 	$(OLDEST_PYTHON) -m venv $(IMPORTER_VENV)
 	$(IMPORTER_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-importer.txt
@@ -49,7 +43,7 @@ $(IMPORTER_VENV)/.installed: requirements-importer.txt
 
 venv-importer: $(IMPORTER_VENV)/.installed ## galaxy-importer and ansible-builder, for the Automation Hub checks
 
-deps: apt venv venv-importer ## Everything `make test` needs (compat adds .venv-2.19 where .venv is on a newer line)
+deps: apt venv venv-importer ## Everything `make test` needs (`make compat` adds a venv per other ansible-core line)
 
 collection-path: venv
 	@$(PY) -c 'import sys; sys.path.insert(0, "tests"); import conftest'
@@ -66,12 +60,8 @@ sanity: deps ## ansible-test sanity (in a temp ansible_collections tree)
 unit: deps collection-path ## Unit tests only
 	$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
 
-compat: deps ## Unit tests and a playbook on the oldest claimed ansible-core line
-	@if [ "$$($(PY) -c 'from ansible.release import __version__ as v; print(v.rsplit(".", 1)[0])')" = $(OLDEST_LINE) ]; then \
-	  echo "compat: .venv is itself on the oldest claimed line ($(OLDEST_LINE)): \`make pytest\` runs these tests there"; \
-	else $(MAKE) --no-print-directory venv-oldest && \
-	  MAIL_CLIENTS_VENV_BIN=$(abspath $(OLDEST_VENV)/bin) $(OLDEST_VENV)/bin/python -m pytest -q \
-	    tests/unit tests/test_playbook_smoke.py $(PYTEST_ARGS); fi
+compat: deps ## Unit tests and the playbooks on every other claimed ansible-core line (tests/tools/compat)
+	PYTEST_ARGS="$(PYTEST_ARGS)" tests/tools/compat $(PY) $(COMPAT_LINES)
 
 pytest: deps collection-path ## The whole pytest suite (unit, real-client integration, build, molecule)
 	$(PY) -m pytest tests -q -rfE $(PYTEST_ARGS)
@@ -81,6 +71,6 @@ test: deps lint sanity compat pytest ## The whole suite: gates, then every test 
 bench: bench-check bench-fleet ## Benchmarks (not timed tests)
 
 clean: ## Remove venvs, build output and test output
-	rm -rf $(VENV) $(OLDEST_VENV) $(IMPORTER_VENV) tests/output build middlebury-mail_clients-*.tar.gz
+	rm -rf $(VENV) .venv-2.* $(IMPORTER_VENV) tests/output build middlebury-mail_clients-*.tar.gz
 
 -include mk/*.mk

@@ -21,7 +21,6 @@ import yaml
 from ansible import constants as C
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
-from ansible.template import trust_as_template
 
 from ansible_collections.middlebury.mail_clients.plugins.module_utils.account_model import (
     AccountError,
@@ -33,6 +32,7 @@ from ansible_collections.middlebury.mail_clients.plugins.plugin_utils.client_pla
     mutt,
     thunderbird,
 )
+from ansible_collections.middlebury.mail_clients.plugins.plugin_utils.template_text import read_text, render_text
 
 PLANS = {"mutt": mutt, "thunderbird": thunderbird, "evolution": evolution}
 ROLES = Path(__file__).resolve().parents[2] / "roles"
@@ -187,9 +187,8 @@ class ActionModule(ActionBase):
 
         def render(name: str, **internal: t.Any) -> str:
             variables = dict(options, **internal)
-            templar = self._templar.copy_with_new_env(searchpath=[str(templates)], available_variables=variables)
-            source = trust_as_template(self._loader.get_text_file_contents(str(templates / name)))
-            text = templar.template(source, escape_backslashes=False)
+            source = read_text(self._loader, str(templates / name))
+            text = render_text(self._templar, [str(templates)], variables, source)
             if not isinstance(text, str):
                 raise AccountError(client, "template %s rendered to %s, not text" % (name, type(text).__name__))
             return str(text)
@@ -199,7 +198,7 @@ class ActionModule(ActionBase):
         files = ROLES / client / "files"
 
         def source(name: str) -> str:
-            return self._loader.get_text_file_contents(str(files / name))
+            return read_text(self._loader, str(files / name))
         return source
 
     @staticmethod
