@@ -21,6 +21,7 @@ import yaml
 from ansible import constants as C
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
+from ansible.release import __version__ as ansible_version
 
 from ansible_collections.middlebury.mail_clients.plugins.module_utils.account_model import (
     AccountError,
@@ -35,6 +36,8 @@ from ansible_collections.middlebury.mail_clients.plugins.plugin_utils.client_pla
 from ansible_collections.middlebury.mail_clients.plugins.plugin_utils.template_text import read_text, render_text
 
 PLANS = {"mutt": mutt, "thunderbird": thunderbird, "evolution": evolution}
+# meta/runtime.yml's requires_ansible: older lines only warn about it, and then fail somewhere unrelated.
+OLDEST_ANSIBLE_CORE = (2, 16)
 ROLES = Path(__file__).resolve().parents[2] / "roles"
 # Read by every client, documented in each role's argument spec.
 SHARED = ("mail_clients_account", "mail_clients_users")
@@ -93,6 +96,11 @@ class ActionModule(ActionBase):
             # Default each client's own <client>_install option (with its state present).
             "install": {"type": "bool"},
         })
+        if tuple(int(part) for part in ansible_version.split(".")[:2]) < OLDEST_ANSIBLE_CORE:
+            result.update(failed=True, msg="middlebury.mail_clients needs ansible-core %d.%d or later on the "
+                          "controller; this is %s (Debian 12's apt has 2.14): install a newer one, e.g. pip install "
+                          "'ansible-core>=2.16'" % (*OLDEST_ANSIBLE_CORE, ansible_version))
+            return result
         started = time.process_time()
         try:
             files, after_change, packages, warnings, shared = self._plan(args["clients"], task_vars, args["install"])

@@ -36,9 +36,12 @@ def probe(entry, request, config_home):
     proc = subprocess.run(["timeout", "90", "dbus-run-session", "--", "/usr/bin/python3", "-c", code],
                           input=json.dumps(request), env=env, cwd=entry.pw_dir, user=entry.pw_uid,
                           group=entry.pw_gid, extra_groups=[], capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0 or not proc.stdout:
-        raise SystemExit("eds_probe failed (rc %d): %s" % (proc.returncode, proc.stderr[-3000:]))
-    return json.loads(proc.stdout)
+    # The result comes after eds_probe's RESULT_MARKER: services the bus starts may print first.
+    marker = "\neds-probe-result: "
+    if proc.returncode != 0 or marker not in proc.stdout:
+        raise SystemExit("eds_probe failed (rc %d): %s %s" % (proc.returncode, proc.stdout[-2000:],
+                                                              proc.stderr[-3000:]))
+    return json.loads(proc.stdout.rsplit(marker, 1)[1])
 
 
 def main():

@@ -34,3 +34,15 @@ def test_a_spec_refusal_names_the_option():
 
 def test_an_os_family_without_a_layout_gets_debians():
     assert layout_for("mutt", {"os_family": "Debian"}) == layout_for("mutt", {}) == layout_for("mutt", None)
+
+
+def test_the_oldest_ansible_core_refused_by_the_roles_is_the_one_runtime_yml_requires():
+    from pathlib import Path
+
+    import yaml
+
+    from ansible_collections.middlebury.mail_clients.plugins.action import client_files
+
+    runtime = Path(client_files.__file__).resolve().parents[2] / "meta" / "runtime.yml"
+    required = yaml.safe_load(runtime.read_text())["requires_ansible"]
+    assert required == ">=%d.%d.0" % client_files.OLDEST_ANSIBLE_CORE
