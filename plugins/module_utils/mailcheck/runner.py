@@ -1,7 +1,16 @@
 # Copyright (c) Middlebury College
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Which endpoints to check, all of them at once under one deadline, and the summary."""
+"""Which endpoints to check, all of them at once under one deadline, and the summary.
+
+The runner is the entry of the mail_check engine (this package), which probes IMAP/POP3/SMTP endpoints over
+verified TLS and judges what they offer. Split by domain: ``clock`` (deadlines, phase timings), ``resolve``
+(bounded DNS, connect_to), ``connect`` (TCP), ``tls`` (contexts, certificate facts), ``wire`` (line I/O),
+``imap``/``pop3``/``smtp`` (dialogues), ``findings`` (classes and helpdesk messages), ``probe`` (one endpoint)
+and this module (all endpoints concurrently, summary). Standard library only; ``cryptography`` is used when
+present to describe a certificate that failed verification. (The package's __init__.py stays empty, as
+ansible-test 2.16's empty-init check requires.)
+"""
 
 from __future__ import annotations
 
