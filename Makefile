@@ -11,6 +11,8 @@ OLDEST_PYTHON ?= /usr/bin/python3
 # Every ansible-core line meta/runtime.yml claims (requires_ansible >= 2.16); `make compat` runs the others than
 # .venv's own, each in .venv-<line>.
 COMPAT_LINES := 2.16 2.17 2.18 2.19 2.20 2.21
+# The lines whose ansible-test sanity Automation Hub certification names.
+SANITY_LINES := 2.16 2.18 2.20
 # galaxy-importer and ansible-builder (tests/test_galaxy_build.py), on Debian's Python.
 IMPORTER_VENV ?= .venv-importer
 PYTEST_ARGS ?=
@@ -18,7 +20,7 @@ PYTEST_ARGS ?=
 export MAIL_CLIENTS_COLLECTIONS_ROOT ?= /tmp/mail_clients-collections-$(shell printf %s "$(CURDIR)" | sha1sum | cut -c1-8)
 export ANSIBLE_COLLECTIONS_PATH := $(MAIL_CLIENTS_COLLECTIONS_ROOT)
 
-.PHONY: help deps apt venv venv-importer collection-path lint sanity unit integration pytest test \
+.PHONY: help deps apt venv venv-importer collection-path lint sanity sanity-lines unit integration pytest test \
         build-check compat demo molecule bench changelog clean
 
 help: ## This list
@@ -66,7 +68,10 @@ compat: deps ## Unit tests and the playbooks on every other claimed ansible-core
 pytest: deps collection-path ## The whole pytest suite (unit, real-client integration, build, molecule)
 	$(PY) -m pytest tests -q -rfE $(PYTEST_ARGS)
 
-test: deps lint sanity compat pytest ## The whole suite: gates, then every test (ends with the pytest summary)
+sanity-lines: deps ## ansible-test sanity of each line in SANITY_LINES, from the venvs `make compat` made (tests/tools/sanity-lines)
+	tests/tools/sanity-lines $(SANITY_LINES)
+
+test: deps lint sanity compat sanity-lines pytest ## The whole suite: gates, then every test (ends with the pytest summary)
 
 bench: bench-check bench-fleet ## Benchmarks (not timed tests)
 
