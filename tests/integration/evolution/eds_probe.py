@@ -255,8 +255,14 @@ def main():
             for uid in request.get("uids", []):
                 output["camel"][uid] = run_camel(
                     registry, uid, request.get("password"), request.get("send"), request.get("folders", []), workdir)
-    # After a marker: services the bus starts (a keyring) share this stdout and may print first.
-    sys.stdout.write("\n%s%s\n" % (RESULT_MARKER, json.dumps(output, sort_keys=True)))
+    # Services the bus starts (a keyring) share this stdout and print when they like: the result goes to the
+    # file EDS_PROBE_RESULT names, else on one line after a marker.
+    result = json.dumps(output, sort_keys=True)
+    if os.environ.get("EDS_PROBE_RESULT"):
+        with open(os.environ["EDS_PROBE_RESULT"], "w", encoding="utf-8") as handle:
+            handle.write(result)
+    else:
+        sys.stdout.write("\n%s%s\n" % (RESULT_MARKER, result))
 
 
 main()

@@ -87,7 +87,10 @@ def probe(sb, login, uids=(), password=None, send=None, folders=(), rewrite=(), 
     home = sb.run(["getent", "passwd", login]).stdout.split(":")[5]
     request = {"uids": list(uids), "password": password, "send": send, "folders": list(folders),
                "rewrite": list(rewrite), "oauth2": oauth2, "gsettings": gsettings or {}}
-    env = ["HOME=%s" % home, "USER=%s" % login, "LOGNAME=%s" % login, "PATH=/usr/bin:/bin", "LANG=C.UTF-8"]
+    # The result goes to a file of the user's (services the bus starts print to the probe's stdout).
+    result_file = "%s/.eds-probe-result-%s.json" % (home, secrets.token_hex(4))
+    env = ["HOME=%s" % home, "USER=%s" % login, "LOGNAME=%s" % login, "PATH=/usr/bin:/bin", "LANG=C.UTF-8",
+           "EDS_PROBE_RESULT=" + result_file]
     session = ["dbus-run-session", "--"]
     if oauth2 is not None or gsettings:
         runtime = "%s/.run" % home  # the bus and the keyring put their sockets there
@@ -102,12 +105,10 @@ def probe(sb, login, uids=(), password=None, send=None, folders=(), rewrite=(), 
     argv = ["runuser", "-u", login, "--", "env", "-i", *env, "timeout", "90", *session, SYSTEM_PYTHON, "-c",
             PROBE.read_text()]
     proc = sb.run(argv, input=json.dumps(request), timeout=120)
-    assert proc.returncode == 0 and proc.stdout, "probe as %s failed (rc=%s): %s" % (login, proc.returncode,
-                                                                                     proc.stderr[-3000:])
-    marker = "\neds-probe-result: "  # eds_probe.RESULT_MARKER
-    assert marker in proc.stdout, "probe as %s printed no result: %r %s" % (
-        login, proc.stdout[-2000:], proc.stderr[-2000:])
-    return json.loads(proc.stdout.rsplit(marker, 1)[1])
+    assert proc.returncode == 0, "probe as %s failed (rc=%s): %s" % (login, proc.returncode, proc.stderr[-3000:])
+    written = sb.upper(result_file)
+    assert written.is_file(), "probe as %s wrote no result: %r %s" % (login, proc.stdout[-2000:], proc.stderr[-2000:])
+    return json.loads(written.read_text(encoding="utf-8"))
 
 
 def tree_snapshot(root):

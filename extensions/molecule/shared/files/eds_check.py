@@ -41,7 +41,8 @@ def probe(entry, request, config_home):
     if proc.returncode != 0 or marker not in proc.stdout:
         raise SystemExit("eds_probe failed (rc %d): %s %s" % (proc.returncode, proc.stdout[-2000:],
                                                               proc.stderr[-3000:]))
-    return json.loads(proc.stdout.rsplit(marker, 1)[1])
+    # One line: what those services print may come after it too.
+    return json.loads(proc.stdout.rsplit(marker, 1)[1].split("\n", 1)[0])
 
 
 def main():
