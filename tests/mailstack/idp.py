@@ -18,6 +18,8 @@ The test API (`/test/...`, JSON in and out) lets a test act as the person at the
   POST /test/delay           {"seconds": s}: the token endpoint answers s seconds late (0: at once), so that
                              clients that ask together really overlap
   GET  /test/log             what was asked of the provider (grant types, clients, never a token)
+and, under /v1.0/, the part of Microsoft Graph evolution-ews reads (graph.py: the stack maps Graph's name here),
+with the access tokens this provider issued.
 
 Access tokens are opaque and long (about as long as Entra's JWTs, so the servers' line limits are exercised),
 and short-lived (ACCESS_TTL), so that clients really refresh.
@@ -41,7 +43,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from detach import detach  # run as a script: this directory is on sys.path
+# Run as a script: this directory is on sys.path.
+import graph
+from detach import detach
 
 ACCESS_TTL = 120
 DEVICE_TTL = 600
@@ -70,7 +74,8 @@ class Store:
 
     def note(self, **event):
         self.log.append(dict(event, at=round(self.clock(), 3)))
-        del self.log[:-500]
+        # Bounded, and far more than one test session asks (tests index it by the length they saw before).
+        del self.log[:-20000]
 
     def issue(self, user, client_id, scope, family=None):
         family = family or secrets.token_hex(8)
@@ -107,6 +112,7 @@ class Handler(BaseHTTPRequestHandler):
     introspection_clients: dict = {}
     # [(compiled path pattern, flow path)]: the presets' own endpoint paths (from the stack's config).
     routes: list = []
+    graph_settings: dict = {}  # graph.answer's `where`: Graph's base URL, the 401's authorization_uri
 
     def log_message(self, format, *args):
         pass
@@ -154,6 +160,9 @@ class Handler(BaseHTTPRequestHandler):
         path, query = self._path(), self.path.partition("?")[2]
         params = {key: values[0] for key, values in parse_qs(query).items()}
         with self.store.lock:
+            if path.startswith(graph.PREFIX):
+                return self._send(*graph.answer(self.store, self.graph_settings, "GET", path, params,
+                                                     self.headers.get("Authorization")))
             if path == "/authorize":
                 return self._authorize(params)
             if path == "/test/pending":
@@ -347,9 +356,10 @@ class TLSServer(ThreadingHTTPServer):
             tls.close()
 
 
-def make_server(address, port, cert, key, introspection_clients, store=None, routes=()):
+def make_server(address, port, cert, key, introspection_clients, store=None, routes=(), graph_settings=None):
     store = store or Store()
     handler = type("BoundHandler", (Handler,), {"store": store, "introspection_clients": introspection_clients,
+                                                "graph_settings": graph_settings or {},
                                                 "routes": [(re.compile(p), flow) for p, flow in routes]})
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -362,7 +372,8 @@ def main(argv):
         config = json.load(handle)
     try:
         server, _store = make_server(config["address"], config["port"], config["cert"], config["key"],
-                                     config["introspection_clients"], routes=config.get("routes", ()))
+                                     config["introspection_clients"], routes=config.get("routes", ()),
+                                     graph_settings=config.get("graph"))
     except OSError as exc:
         sys.exit("idp: cannot listen on %s:%s: %s" % (config["address"], config["port"], exc.strerror or exc))
     detach(config["pid_file"])

@@ -101,6 +101,16 @@ def preset_endpoint_paths() -> list:
     return out
 
 
+def graph_settings() -> dict:
+    """What the Microsoft Graph stand-in needs from the model: Graph's base URL (every preset with a web API names
+    the same one) and the identity provider its 401 answers point at (Graph names the common tenant's)."""
+    model = _load_model()
+    (preset,) = [p for p in model.PRESETS.values() if "graph" in p]
+    oauth2 = preset["oauth2"]
+    return {"base": "https://" + preset["graph"]["host"],
+            "authorization_uri": oauth2["authorization_endpoint"].replace("{tenant}", oauth2["tenant"])}
+
+
 def idp_names() -> list:
     return list(_idp_names())
 

@@ -181,6 +181,11 @@ class MailStack:
         return [(e.get("grant_type"), e.get("client_id")) for e in self.idp_call("/test/log")["log"]
                 if e.get("event") == "token"]
 
+    def graph_requests(self) -> list:
+        """(method, path, authorized) of every request the Microsoft Graph stand-in got, oldest first."""
+        return [(e["method"], e["path"], e["authorized"]) for e in self.idp_call("/test/log")["log"]
+                if e.get("event") == "graph"]
+
     def tokens_for(self, user: str, client_id: str = "mailstack-test", scope: str = "") -> dict:
         """Tokens for `user`, as if they had signed in (the test API): access_token, refresh_token, expires_in,
         and the granted `scope` (clients such as Thunderbird check it against what they need)."""
@@ -563,6 +568,7 @@ class MailStack:
         config.write_text(json.dumps({
             "address": self.idp_ip, "port": settings.IDP_PORT, "cert": str(chain), "key": str(key),
             "pid_file": str(self.idp_pid_file), "routes": settings.preset_endpoint_paths(),
+            "graph": settings.graph_settings(),
             "introspection_clients": {settings.INTROSPECTION_CLIENT: self._introspection_secret()}}))
         config.chmod(0o600)
         env = {"PATH": "/usr/bin:/bin", procs.MARKER_VAR: self.marker}

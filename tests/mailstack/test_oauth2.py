@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from . import settings
+from . import graph, settings
 from .dovecot import LOGIN_LOGGED
 from .tlsclient import context_for
 
@@ -143,6 +143,44 @@ def test_device_flow_refresh_rotation_revocation_and_introspection(mail_stack):
     assert info == {"active": False}, "revoking the refresh token revokes what it issued"
     status, _h, gone = _http(mail_stack, "POST", "/token", dict(refresh, refresh_token=renewed["refresh_token"]))
     assert status == 400 and gone["error"] == "invalid_grant"
+
+
+def _graph_get(stack, path, token=None):
+    """A GET of the Microsoft Graph stand-in by its real name (the certificate is checked for it)."""
+    base = urlsplit(settings.graph_settings()["base"]).hostname
+    conn = http.client.HTTPSConnection(stack.idp_ip, settings.IDP_PORT, timeout=TIMEOUT,
+                                       context=context_for(base, stack.ca_path))
+    try:
+        conn.request("GET", path, headers={"Host": base, **({"Authorization": "Bearer " + token} if token else {})})
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), json.loads(response.read() or b"{}")
+    finally:
+        conn.close()
+
+
+def test_graph_answers_a_users_own_folders_with_a_live_token_only(mail_stack):
+    token = mail_stack.tokens_for("graphuser", client_id=CLIENT)["access_token"]
+    mine = "/v1.0/users/graphuser%40example.edu"
+    status, headers, body = _graph_get(mail_stack, mine + "/calendarGroups")
+    assert status == 401 and body["error"]["code"] == "InvalidAuthenticationToken", body
+    assert headers["WWW-Authenticate"].startswith("Bearer ")
+    status, _h, body = _graph_get(mail_stack, mine + "/calendarGroups", token)
+    assert status == 200 and [g["id"] for g in body["value"]] == [g["id"] for g in graph.CALENDAR_GROUPS], body
+    group = graph.CALENDAR_GROUPS[0]["id"]
+    status, _h, body = _graph_get(mail_stack, "%s/calendarGroups/%s/calendars" % (mine, group), token)
+    assert status == 200 and [c["name"] for c in body["value"]] == [c["name"] for c in graph.CALENDARS[group]]
+    status, _h, body = _graph_get(mail_stack, "/v1.0/users/someoneelse%40example.edu/calendarGroups", token)
+    assert status == 403 and body["error"]["code"] == "ErrorAccessDenied", body
+    # The delta round: every folder first, then (with the link it gave) no change.
+    status, _h, body = _graph_get(mail_stack, mine + "/contactFolders/delta", token)
+    assert status == 200 and [f["id"] for f in body["value"]] == [f["id"] for f in graph.CONTACT_FOLDERS], body
+    link = urlsplit(body["@odata.deltaLink"])
+    assert link.hostname == urlsplit(settings.graph_settings()["base"]).hostname, link
+    status, _h, body = _graph_get(mail_stack, "%s?%s" % (link.path, link.query), token)
+    assert status == 200 and body["value"] == [] and "@odata.deltaLink" in body, body
+    mail_stack.idp_call("/test/expire", {"token": token})
+    status, _h, body = _graph_get(mail_stack, mine + "/mailFolders/inbox", token)
+    assert status == 401, body
 
 
 # ----- Dovecot and Postfix take the provider's tokens ----------------------------------------------------

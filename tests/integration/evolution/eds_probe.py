@@ -8,7 +8,10 @@ for lab logins, /etc/xdg/evolution-data-server/autoconfig). Input on stdin (JSON
    "rewrite": [uids to write back through the registry, as Evolution does after an edit],
    "oauth2": null or {"secret_uid": ..., "refresh_token": ...}: seed the keyring as a sign-in would (the access
    token already expired, so the registry must refresh it) and let Camel log in with the registry's token,
-   "gsettings": {schema: [keys]} to read back}
+   "gsettings": {schema: [keys]} to read back,
+   "await": null or {"parent": uid, "names": [display names], "timeout": s, "settle": s}: wait until the
+   registry has created children of that collection with those names (a collection backend adds its calendars
+   and address books after it signs in), then `settle` seconds more}
 Output on stdout (JSON): every source EDS exports, the files it did not load, and the Camel results.
 The password only ever travels through stdin; nothing is stored.
 """
@@ -19,6 +22,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 
 import gi
 
@@ -99,7 +103,46 @@ def describe(source):
         if backend == "smtp":
             info["camel"] = camel_settings(source, backend)
         return info
+    for extension, kind in FOLDER_KINDS:
+        if source.has_extension(extension):
+            info.update(kind=kind, backend=source.get_extension(extension).get_backend_name(),
+                        m365_folder=raw_group(source, "Microsoft365 Folder"))
+            return info
     return None
+
+
+def await_children(registry, wanted):
+    """Let the registry's signals in until the collection has children with every wanted name (or time runs out)."""
+    context = GLib.MainContext.default()
+
+    def names():
+        return {source.get_display_name() for source in registry.list_sources(None)
+                if source.get_parent() == wanted["parent"]}
+
+    deadline = time.monotonic() + wanted["timeout"]
+    while not set(wanted["names"]) <= names() and time.monotonic() < deadline:
+        while context.pending():
+            context.iteration(False)
+        time.sleep(0.2)
+    settle = time.monotonic() + wanted.get("settle", 0)
+    while time.monotonic() < settle:
+        while context.pending():
+            context.iteration(False)
+        time.sleep(0.2)
+
+
+# Children a collection backend creates for the server's folders: the extension and its kind.
+FOLDER_KINDS = (("Calendar", "calendar"), ("Address Book", "address_book"), ("Task List", "task_list"))
+
+
+def raw_group(source, group):
+    """A group of the source's key file as text (for extensions this process has no GType for)."""
+    keyfile = GLib.KeyFile()
+    data = source.to_string()[0]
+    keyfile.load_from_data(data, len(data.encode("utf-8")), GLib.KeyFileFlags.NONE)
+    if not keyfile.has_group(group):
+        return None
+    return {key: keyfile.get_value(group, key) for key in keyfile.get_keys(group)[0]}
 
 
 def rewrite(source):
@@ -235,6 +278,8 @@ def main():
     if request.get("oauth2"):
         seed_token(request["oauth2"])
     registry = E.SourceRegistry.new_sync(None)
+    if request.get("await"):
+        await_children(registry, request["await"])
     for uid in request.get("rewrite", []):
         rewrite(registry.ref_source(uid))
     sources = {}

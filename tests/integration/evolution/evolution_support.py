@@ -68,6 +68,7 @@ def managed_files_result(result):
     return found[0]
 
 
+_KEYRING_PASSWORDS = {}  # (sandbox, login) -> the login keyring's password
 # Inside the D-Bus session: a login keyring unlocked with a password (as PAM does at login), then the probe.
 _WITH_KEYRING = """set -e
 printf %s "$KEYRING_PASSWORD" | gnome-keyring-daemon --unlock --components=secrets >/dev/null
@@ -77,16 +78,17 @@ exec "$@"
 
 
 def probe(sb, login, uids=(), password=None, send=None, folders=(), rewrite=(), oauth2=None, gsettings=None,
-          environment=None):
+          environment=None, wait_for=None):
     """Run eds_probe.py as `login`, in a fresh D-Bus session with that user's real environment.
 
     With ``oauth2`` ({"secret_uid", "refresh_token"}) the session gets an unlocked login keyring holding that
     token and the system dconf database (the registry reads an organisation's client ID there); otherwise
     GSettings stay in memory, untouched by the user's or the machine's. ``environment``: more variables for the
-    session (as environment.d gives them to a login's services)."""
+    session (as environment.d gives them to a login's services). ``wait_for``: the probe's "await" request (a
+    collection's children to wait for)."""
     home = sb.run(["getent", "passwd", login]).stdout.split(":")[5]
     request = {"uids": list(uids), "password": password, "send": send, "folders": list(folders),
-               "rewrite": list(rewrite), "oauth2": oauth2, "gsettings": gsettings or {}}
+               "rewrite": list(rewrite), "oauth2": oauth2, "gsettings": gsettings or {}, "await": wait_for}
     # The result goes to a file of the user's (services the bus starts print to the probe's stdout).
     result_file = "%s/.eds-probe-result-%s.json" % (home, secrets.token_hex(4))
     env = ["HOME=%s" % home, "USER=%s" % login, "LOGNAME=%s" % login, "PATH=/usr/bin:/bin", "LANG=C.UTF-8",
@@ -96,7 +98,9 @@ def probe(sb, login, uids=(), password=None, send=None, folders=(), rewrite=(), 
         runtime = "%s/.run" % home  # the bus and the keyring put their sockets there
         made = sb.run(["install", "-d", "-m", "0700", "-o", login, runtime])
         assert made.returncode == 0, made.stderr
-        env += ["GSETTINGS_BACKEND=dconf", "XDG_RUNTIME_DIR=" + runtime, "KEYRING_PASSWORD=" + secrets.token_hex(8)]
+        # The same password at every login of this user: the keyring the first one created unlocks again.
+        password = _KEYRING_PASSWORDS.setdefault((str(sb.workdir), login), secrets.token_hex(8))
+        env += ["GSETTINGS_BACKEND=dconf", "XDG_RUNTIME_DIR=" + runtime, "KEYRING_PASSWORD=" + password]
         session += ["sh", "-c", _WITH_KEYRING, "keyring"]
     else:
         env.append("GSETTINGS_BACKEND=memory")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from evolution_support import converge, environment_d, new_sandbox, probe, user_file
-from mailstack import LOGIN_LOGGED
+from mailstack import LOGIN_LOGGED, graph
 
 from ansible_collections.middlebury.mail_clients.plugins.module_utils.account_model import normalize_account
 from ansible_collections.middlebury.mail_clients.plugins.plugin_utils.client_plans import evolution as plan
@@ -145,10 +145,42 @@ def _m365_sources(seen, model, address, calendars=True, contacts=True):
     assert transport["backend"] == "microsoft365" and transport["parent"] == M365_UIDS["collection"], transport
 
 
+def _graph_children(seen, collection_uid, enabled=True):
+    """{kind: {display name: Microsoft Graph folder id}} of the children the registry made for the collection (the
+    enabled ones, or with ``enabled=False`` those it turned off with their part of the collection)."""
+    children = {}
+    for source in seen["sources"].values():
+        if source["parent"] == collection_uid and source["kind"] in ("calendar", "address_book", "task_list") \
+                and source["enabled"] == enabled:
+            assert source["backend"] == "microsoft365", source
+            folder = source["m365_folder"] or {}
+            children.setdefault(source["kind"], {})[source["name"]] = folder.get("Id")
+    return children
+
+
+# What the Graph stand-in lists for every mailbox (tests/mailstack/graph.py), as the registry must show it.
+GRAPH_CALENDARS = {c["name"]: c["id"] for group in graph.CALENDARS.values() for c in group}
+GRAPH_BOOKS = {f["displayName"]: f["id"] for f in [graph.DEFAULT_CONTACTS, *graph.CONTACT_FOLDERS]}
+
+
+def _signed_in_probe(sb, mail_stack, login, address, environment, names, settle=0):
+    """The registry with a refresh token of the tenant's app in the login keyring, as a sign-in leaves it: it
+    refreshes the token at the stand-in provider, reads the folders from the Graph stand-in and adds the
+    collection's calendars and address books; the probe waits for those named ``names``."""
+    seeded = mail_stack.tokens_for(login, client_id=M365["oauth2"]["client_id"])["refresh_token"]
+    method = plan.OAUTH2_METHODS["microsoft365"]
+    return probe(sb, login, environment=environment,
+                 oauth2={"secret_uid": "OAuth2::%s[%s]" % (method, address), "refresh_token": seeded},
+                 wait_for={"parent": M365_UIDS["collection"], "names": sorted(names), "timeout": 60,
+                           "settle": settle})
+
+
 def test_the_registry_loads_the_microsoft_365_collection_with_the_tenants_app(tmp_path, mail_stack):
     """No source fails: the Graph collection (evolution-ews, on Debian 12's 3.46 with the environment the role
-    writes), its mail account, identity and transport, with the tenant's app; lab logins and named users. Every
-    Microsoft name points at the stand-in: nothing reaches a real host."""
+    writes), its mail account, identity and transport, with the tenant's app; signed in (a seeded refresh token),
+    the registry refreshes it at the stand-in provider with the tenant's app and adds the calendars and address
+    books the Graph stand-in lists, unless switched off. Lab logins and named users. Every Microsoft name points at
+    the stand-ins: nothing reaches a real host."""
     sb = new_sandbox(tmp_path, mail_stack, [("evoml", "Lab M365"), ("evomn", "Named M365")],
                      hosts_file=mail_stack.hosts_file_presets)
     result = converge(sb, {"mail_clients_account": M365})
@@ -156,20 +188,45 @@ def test_the_registry_loads_the_microsoft_365_collection_with_the_tenants_app(tm
     environment = environment_d(sb)
     assert environment == dict([plan.M365_ENVIRONMENT.split("=", 1)]), environment
     model = normalize_account(M365)
-    seen = probe(sb, "evoml", environment=environment)
-    _m365_sources(seen, model, "evoml@%s" % model["mail_domain"])
+    address = "evoml@%s" % model["mail_domain"]
+    grants, asked = len(mail_stack.token_grants()), len(mail_stack.graph_requests())
+    seen = _signed_in_probe(sb, mail_stack, "evoml", address, environment, [*GRAPH_CALENDARS, *GRAPH_BOOKS])
+    _m365_sources(seen, model, address)
+    # The registry refreshed the seeded token with the tenant's app, then read Graph with the new access token.
+    assert ("refresh_token", M365["oauth2"]["client_id"]) in mail_stack.token_grants()[grants:]
+    requests = mail_stack.graph_requests()[asked:]
+    assert requests and all(authorized for _method, _path, authorized in requests), requests
+    children = _graph_children(seen, M365_UIDS["collection"])
+    assert children.get("calendar") == GRAPH_CALENDARS, children
+    assert GRAPH_BOOKS.items() <= children.get("address_book", {}).items(), children
     again = converge(sb, {"mail_clients_account": M365})
     assert again.rc == 0 and again.changed() == 0, again
 
+    # Named users; calendars off: the registry still signs in and lists the address books, never a calendar.
     people = [{"login": "evomn"}]
-    off = {"mail_clients_account": M365, "mail_clients_users": people, "evolution_collection_calendars": False,
-           "evolution_collection_contacts": False}
-    assert converge(sb, off).rc == 0
-    seen = probe(sb, "evomn", environment=environment)
-    _m365_sources(seen, normalize_account(M365, people), "evomn@%s" % model["mail_domain"], False, False)
+    named = {"mail_clients_account": M365, "mail_clients_users": people}
+    assert converge(sb, dict(named, evolution_collection_calendars=False)).rc == 0
+    address = "evomn@%s" % model["mail_domain"]
+    asked = len(mail_stack.graph_requests())
+    # Calendars would follow the address books in the same thread, within milliseconds: a few seconds' margin.
+    seen = _signed_in_probe(sb, mail_stack, "evomn", address, environment, GRAPH_BOOKS, settle=3)
+    _m365_sources(seen, normalize_account(M365, people), address, calendars=False)
+    children = _graph_children(seen, M365_UIDS["collection"])
+    assert "calendar" not in children and GRAPH_BOOKS.items() <= children["address_book"].items(), children
+    assert not [path for _m, path, _a in mail_stack.graph_requests()[asked:] if "/calendar" in path]
+    # Contacts off (calendars back on): the calendars come; the registry turns the address books off.
+    assert converge(sb, dict(named, evolution_collection_contacts=False)).rc == 0
+    seen = _signed_in_probe(sb, mail_stack, "evomn", address, environment, GRAPH_CALENDARS)
+    _m365_sources(seen, normalize_account(M365, people), address, contacts=False)
+    children = _graph_children(seen, M365_UIDS["collection"])
+    assert "address_book" not in children and children["calendar"] == GRAPH_CALENDARS, children
+    assert GRAPH_BOOKS.items() <= _graph_children(seen, M365_UIDS["collection"], False)["address_book"].items()
 
-    # Back to the documented settings: the collection and the environment file go.
+    # Back to the documented settings: the collection, its children and the environment file go.
     assert converge(sb, {"mail_clients_users": people}).rc == 0
     assert environment_d(sb) == {}
     seen = probe(sb, "evomn")
     assert not set(M365_UIDS.values()) & set(seen["sources"]), sorted(seen["sources"])
+    assert not seen["not_loaded"], seen["not_loaded"]
+    assert not _graph_children(seen, M365_UIDS["collection"]) and not _graph_children(
+        seen, M365_UIDS["collection"], False), seen

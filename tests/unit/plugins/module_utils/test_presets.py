@@ -83,6 +83,10 @@ def _preset_hosts():
         hosts.add(preset["oauth2"]["issuer"])
         for key in ("authorization_endpoint", "token_endpoint", "device_authorization_endpoint"):
             hosts.add(preset["oauth2"][key].split("/")[2])
+        if "ews" in preset:
+            hosts.add(preset["ews"]["url"].split("/")[2])
+        if "graph" in preset:
+            hosts.add(preset["graph"]["host"])
     return sorted(hosts)
 
 
