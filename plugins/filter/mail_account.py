@@ -62,7 +62,8 @@ _value:
   description:
     - The normalised account with keys C(provider), C(mail_domain), C(display_name), C(incoming) (C(protocol), C(host),
       C(port), C(security)), C(smtp) (C(host), C(port), C(security)), C(auth), C(oauth2) (null unless V(oauth2),
-      else C(issuer), C(tenant), the three endpoints, C(scopes), C(mechanisms), C(client_id), C(client_secret)),
+      else C(issuer), C(tenant), the three endpoints, C(endpoint_host) (the token endpoint's host), C(scopes),
+      C(mechanisms), C(client_id), C(client_secret)),
       C(ews) and C(graph) (a provider's web services, or null), C(username_format) (V(login) or V(email), what a
       lab login's username is), C(save_password),
       C(pop_leave_on_server), C(imap_subscriptions), C(folders), C(users) (each with C(login), C(username),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from urllib.parse import urlsplit
 
 # The documented settings (college IT documentation).
 DOCUMENTED = {
@@ -349,8 +350,11 @@ def _oauth2(account, auth, provider, field_prefix):
     for key in ("authorization_endpoint", "token_endpoint", "device_authorization_endpoint"):
         value = given.get(key) or (base[key].format(tenant=tenant) if base.get(key) else None)
         out[key] = None if value is None else check_url("%s.%s" % (field, key), value)
-    if out["issuer"] is None and out["token_endpoint"]:
-        out["issuer"] = out["token_endpoint"][len("https://"):].split("/", 1)[0].split(":", 1)[0]
+    # The token endpoint's host name (no port): clients that take the provider as a host (EDS' Microsoft 365
+    # service, Thunderbird's EWS details) and the default issuer.
+    out["endpoint_host"] = urlsplit(out["token_endpoint"]).hostname if out["token_endpoint"] else None
+    if out["issuer"] is None:
+        out["issuer"] = out["endpoint_host"]
     scopes = given.get("scopes") if given.get("scopes") is not None else base.get("scopes", [])
     if isinstance(scopes, str):
         scopes = scopes.split()

@@ -136,7 +136,7 @@ def ews_settings(account: dict) -> dict:
     """The EWS URL, its host (Thunderbird keys the tenant's app override by it) and the host of the token
     endpoint (the override's endpointHost)."""
     return dict(account["ews"], host=urlsplit(account["ews"]["url"]).hostname,
-                endpoint_host=urlsplit(account["oauth2"]["token_endpoint"]).hostname)
+                endpoint_host=account["oauth2"]["endpoint_host"])
 
 
 def provider_extension(render) -> bytes:

@@ -12,7 +12,8 @@ for lab logins, /etc/xdg/evolution-data-server/autoconfig). Input on stdin (JSON
    "await": null or {"parent": uid, "names": [display names], "timeout": s, "settle": s}: wait until the
    registry has created children of that collection with those names (a collection backend adds its calendars
    and address books after it signs in), then `settle` seconds more}
-Output on stdout (JSON): every source EDS exports, the files it did not load, and the Camel results.
+Output (JSON, into the file the environment's EDS_PROBE_RESULT names, since services the bus starts print to
+stdout): every source EDS exports, the files it did not load, and the Camel results.
 The password only ever travels through stdin; nothing is stored.
 """
 
@@ -57,7 +58,6 @@ def security(source):
     return source.get_extension("Security").get_method() if source.has_extension("Security") else None
 
 
-RESULT_MARKER = "eds-probe-result: "
 M365_KEYS = ("email", "override-oauth2", "oauth2-client-id", "oauth2-tenant", "oauth2-endpoint-host")
 
 
@@ -301,13 +301,8 @@ def main():
                 output["camel"][uid] = run_camel(
                     registry, uid, request.get("password"), request.get("send"), request.get("folders", []), workdir)
     # Services the bus starts (a keyring) share this stdout and print when they like: the result goes to the
-    # file EDS_PROBE_RESULT names, else on one line after a marker.
-    result = json.dumps(output, sort_keys=True)
-    if os.environ.get("EDS_PROBE_RESULT"):
-        with open(os.environ["EDS_PROBE_RESULT"], "w", encoding="utf-8") as handle:
-            handle.write(result)
-    else:
-        sys.stdout.write("\n%s%s\n" % (RESULT_MARKER, result))
-
+    # file EDS_PROBE_RESULT names.
+    with open(os.environ["EDS_PROBE_RESULT"], "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(output, sort_keys=True))
 
 main()

@@ -137,7 +137,7 @@ def _m365_sources(seen, model, address, calendars=True, contacts=True):
     oauth2 = model["oauth2"]
     expected = {"email": address, "override-oauth2": True, "oauth2-client-id": oauth2["client_id"],
                 "oauth2-tenant": oauth2["tenant"],
-                "oauth2-endpoint-host": oauth2["token_endpoint"].split("/")[2]}
+                "oauth2-endpoint-host": oauth2["endpoint_host"]}
     assert collection["m365"] == expected and account["m365"] == expected, (collection["m365"], account["m365"])
     assert account["backend"] == "microsoft365" and account["parent"] == M365_UIDS["collection"], account
     assert account["identity"] == M365_UIDS["identity"] and identity["address"] == address

@@ -27,23 +27,28 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def probe(entry, request, config_home):
+    # eds_probe writes its result to the file EDS_PROBE_RESULT names (services the bus starts print to stdout).
+    handle, result = tempfile.mkstemp(prefix=".eds-probe-result-", suffix=".json", dir=entry.pw_dir)
+    os.close(handle)
+    os.chown(result, entry.pw_uid, entry.pw_gid)
     env = {"HOME": entry.pw_dir, "USER": entry.pw_name, "LOGNAME": entry.pw_name, "PATH": "/usr/bin:/bin",
-           "GSETTINGS_BACKEND": "memory", "LANG": "C.UTF-8"}
+           "GSETTINGS_BACKEND": "memory", "LANG": "C.UTF-8", "EDS_PROBE_RESULT": result}
     if config_home:
         env["XDG_CONFIG_HOME"] = config_home
-    with open(os.path.join(HERE, "eds_probe.py"), encoding="utf-8") as handle:
-        code = handle.read()
-    proc = subprocess.run(["timeout", "90", "dbus-run-session", "--", "/usr/bin/python3", "-c", code],
-                          input=json.dumps(request), env=env, cwd=entry.pw_dir, user=entry.pw_uid,
-                          group=entry.pw_gid, extra_groups=[], capture_output=True, text=True, timeout=120)
-    # The result comes after eds_probe's RESULT_MARKER: services the bus starts may print first.
-    marker = "\neds-probe-result: "
-    if proc.returncode != 0 or marker not in proc.stdout:
-        raise SystemExit("eds_probe failed (rc %d): %s %s" % (proc.returncode, proc.stdout[-2000:],
-                                                              proc.stderr[-3000:]))
-    # One line: what those services print may come after it too.
-    return json.loads(proc.stdout.rsplit(marker, 1)[1].split("\n", 1)[0])
-
+    with open(os.path.join(HERE, "eds_probe.py"), encoding="utf-8") as code_file:
+        code = code_file.read()
+    try:
+        proc = subprocess.run(["timeout", "90", "dbus-run-session", "--", "/usr/bin/python3", "-c", code],
+                              input=json.dumps(request), env=env, cwd=entry.pw_dir, user=entry.pw_uid,
+                              group=entry.pw_gid, extra_groups=[], capture_output=True, text=True, timeout=120)
+        with open(result, encoding="utf-8") as written:
+            data = written.read()
+        if proc.returncode != 0 or not data:
+            raise SystemExit("eds_probe failed (rc %d): %s %s" % (proc.returncode, proc.stdout[-2000:],
+                                                                  proc.stderr[-3000:]))
+        return json.loads(data)
+    finally:
+        os.unlink(result)
 
 def main():
     parser = argparse.ArgumentParser()
