@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 TESTS = REPO / "tests"
@@ -38,3 +42,18 @@ for path in (str(COLLECTIONS_ROOT), str(TESTS)):
         sys.path.insert(0, path)
 
 pytest_plugins = ["mailstack.pytest_plugin"]
+
+
+@pytest.fixture(scope="session")
+def collection_tarball(tmp_path_factory):
+    """The collection as `ansible-galaxy collection build` makes it from this checkout, built once a session."""
+    from ansible_runner import BIN
+
+    build = tmp_path_factory.mktemp("build")
+    proc = subprocess.run([BIN / "ansible-galaxy", "collection", "build", str(REPO), "--output-path", str(build)],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    version = yaml.safe_load((REPO / "galaxy.yml").read_text())["version"]
+    tarball = build / ("middlebury-mail_clients-%s.tar.gz" % version)
+    assert tarball.exists(), list(build.iterdir())
+    return tarball

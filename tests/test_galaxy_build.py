@@ -16,15 +16,9 @@ ROLES = sorted(p.name for p in (REPO / "roles").iterdir() if (p / "meta" / "argu
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory):
-    """Build the collection and install the tarball into an empty collections path."""
-    build = tmp_path_factory.mktemp("build")
-    proc = subprocess.run([BIN / "ansible-galaxy", "collection", "build", str(REPO), "--output-path", str(build)],
-                          capture_output=True, text=True, timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    version = yaml.safe_load((REPO / "galaxy.yml").read_text())["version"]
-    tarball = build / ("middlebury-mail_clients-%s.tar.gz" % version)
-    assert tarball.exists(), list(build.iterdir())
+def installed(tmp_path_factory, collection_tarball):
+    """The built tarball, installed into an empty collections path."""
+    tarball = collection_tarball
     dest = tmp_path_factory.mktemp("collections")
     # Only the fresh path may be configured, or galaxy sees this checkout as "already installed".
     proc = subprocess.run([BIN / "ansible-galaxy", "collection", "install", str(tarball), "-p", str(dest)],

@@ -56,8 +56,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: The refusals, each C(<name>: <value as JSON> cannot be written into a systemd unit as one word (it
-    must be <why>)).
+  description:
+    - The refusals, in the order of the checks, each starting with the variable's name, then the value as JSON,
+      why it cannot be written and what it must be.
   type: list
   elements: str
 """
