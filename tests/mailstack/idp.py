@@ -161,8 +161,9 @@ class Handler(BaseHTTPRequestHandler):
         params = {key: values[0] for key, values in parse_qs(query).items()}
         with self.store.lock:
             if path.startswith(graph.PREFIX):
-                return self._send(*graph.answer(self.store, self.graph_settings, "GET", path, params,
-                                                     self.headers.get("Authorization")))
+                answer = graph.answer(self.store, self.graph_settings, "GET", path, params,
+                                      self.headers.get("Authorization"))
+                return self._send(*answer)
             if path == "/authorize":
                 return self._authorize(params)
             if path == "/test/pending":

@@ -305,4 +305,5 @@ def main():
     with open(os.environ["EDS_PROBE_RESULT"], "w", encoding="utf-8") as handle:
         handle.write(json.dumps(output, sort_keys=True))
 
+
 main()
