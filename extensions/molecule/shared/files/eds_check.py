@@ -50,6 +50,7 @@ def probe(entry, request, config_home):
     finally:
         os.unlink(result)
 
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("login")
