@@ -32,6 +32,27 @@ PLAY = [{"hosts": "localhost", "gather_facts": False, "tasks": [
 ]}]
 
 
+# A source of the user's own (another account), which the role must never touch.
+PERSONAL_SOURCE = """[Data Source]
+DisplayName=My own mail
+Enabled=true
+Parent=
+
+[Mail Account]
+BackendName=none
+IdentityUid=my-own-identity
+"""
+
+
+def plant_personal_source(sb, login):
+    """The user's own ~/.config/evolution/sources/my-own.source, written as the user."""
+    proc = sb.run(["runuser", "-u", login, "--", "sh", "-c",
+                   "umask 077 && mkdir -p ~/%s && cat > ~/%s/my-own.source" % (SOURCES, SOURCES)],
+                  input=PERSONAL_SOURCE)
+    assert proc.returncode == 0, proc.stderr
+    return user_file(sb, login, "my-own")
+
+
 def require_tools():
     missing = [tool for tool in REQUIRED if not shutil.which(tool)]
     assert not missing, "missing %s (install tests/apt/evolution.txt)" % ", ".join(missing)

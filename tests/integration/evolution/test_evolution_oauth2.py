@@ -11,7 +11,7 @@ import secrets
 from pathlib import Path
 
 import pytest
-from evolution_support import converge, environment_d, new_sandbox, probe, user_file
+from evolution_support import converge, environment_d, new_sandbox, plant_personal_source, probe, user_file
 from mailstack import LOGIN_LOGGED, graph
 
 from ansible_collections.middlebury.mail_clients.plugins.module_utils.account_model import normalize_account
@@ -205,6 +205,8 @@ def test_the_registry_loads_the_microsoft_365_collection_with_the_tenants_app(tm
     # Named users; calendars off: the registry still signs in and lists the address books, never a calendar.
     people = [{"login": "evomn"}]
     named = {"mail_clients_account": M365, "mail_clients_users": people}
+    personal = plant_personal_source(sb, "evomn")
+    personal_before = personal.read_bytes()
     assert converge(sb, dict(named, evolution_collection_calendars=False)).rc == 0
     address = "evomn@%s" % model["mail_domain"]
     asked = len(mail_stack.graph_requests())
@@ -230,3 +232,5 @@ def test_the_registry_loads_the_microsoft_365_collection_with_the_tenants_app(tm
     assert not seen["not_loaded"], seen["not_loaded"]
     assert not _graph_children(seen, M365_UIDS["collection"]) and not _graph_children(
         seen, M365_UIDS["collection"], False), seen
+    # The user's own source, through all of it: still loaded, byte for byte what they wrote.
+    assert personal.read_bytes() == personal_before and "my-own" in seen["sources"]

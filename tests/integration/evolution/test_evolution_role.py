@@ -21,6 +21,7 @@ from evolution_support import (
     converge,
     managed_files_result,
     new_sandbox,
+    plant_personal_source,
     probe,
     remote_executions,
     tree_snapshot,
@@ -35,18 +36,6 @@ NICKS = {"ssl": "ssl-on-alternate-port", "starttls": "starttls-on-standard-port"
 BACKENDS = {"imap": "imapx", "pop3": "pop"}
 UID = {"imap": "middlebury-imap", "pop3": "middlebury-pop"}
 TEMPLATES = "/etc/xdg/evolution-data-server/autoconfig"
-# A source of the user's own (another account), which the role must never touch.
-PERSONAL_SOURCE = """[Data Source]
-DisplayName=My own mail
-Enabled=true
-Parent=
-
-[Mail Account]
-BackendName=none
-IdentityUid=my-own-identity
-"""
-
-
 @pytest.fixture(scope="module")
 def stack_logins(mail_stack):
     """Mail accounts of our own on the shared stack: login -> password."""
@@ -60,15 +49,6 @@ def stack_logins(mail_stack):
 
 def _uid_of(sb, login):
     return int(sb.run(["id", "-u", login]).stdout)
-
-
-def _plant_personal_source(sb, login):
-    """The user's own ~/.config/evolution/sources/my-own.source, written as the user."""
-    proc = sb.run(["runuser", "-u", login, "--", "sh", "-c",
-                   "umask 077 && mkdir -p ~/%s && cat > ~/%s/my-own.source" % (SOURCES, SOURCES)],
-                  input=PERSONAL_SOURCE)
-    assert proc.returncode == 0, proc.stderr
-    return user_file(sb, login, "my-own")
 
 
 def _assert_account(seen, account, protocol_uid, login, person):
@@ -122,7 +102,7 @@ def test_named_users_registry_lists_our_account_and_camel_reads_and_sends(tmp_pa
         {"login": "evoh5", "full_name": HOSTILE[5]},
     ]
     sb = new_sandbox(tmp_path, mail_stack, [(p["login"], "") for p in people])
-    personal = _plant_personal_source(sb, "evojane")
+    personal = plant_personal_source(sb, "evojane")
     personal_before = personal.read_bytes()
 
     result = converge(sb, {"mail_clients_users": people})
@@ -253,7 +233,7 @@ def test_lab_mode_autoconfig_for_every_login_and_system_dconf(tmp_path, mail_sta
 def test_idempotent_check_and_diff_then_absent_removes_only_ours(tmp_path, mail_stack):
     people = [{"login": "evojane", "full_name": "Jane Evo"}]
     sb = new_sandbox(tmp_path, mail_stack, [("evojane", "")])
-    personal = _plant_personal_source(sb, "evojane")
+    personal = plant_personal_source(sb, "evojane")
     personal_before = personal.read_bytes()
     home, etc = sb.upper("/home"), sb.upper("/etc")
     before = (tree_snapshot(home), tree_snapshot(etc))
