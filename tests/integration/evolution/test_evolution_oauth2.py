@@ -203,7 +203,8 @@ def test_the_registry_loads_the_microsoft_365_collection_with_the_tenants_app(tm
     assert again.rc == 0 and again.changed() == 0, again
 
     # Named users; calendars off: the registry still signs in and lists the address books, never a calendar.
-    people = [{"login": "evomn"}]
+    # A hostile name (quotes, a back-tick, a semicolon, non-ASCII): the registry reads it back exactly.
+    people = [{"login": "evomn", "full_name": "Zoë \"Z\" O'Brien; `id` \\"}]
     named = {"mail_clients_account": M365, "mail_clients_users": people}
     personal = plant_personal_source(sb, "evomn")
     personal_before = personal.read_bytes()
@@ -213,6 +214,7 @@ def test_the_registry_loads_the_microsoft_365_collection_with_the_tenants_app(tm
     # Calendars would follow the address books in the same thread, within milliseconds: a few seconds' margin.
     seen = _signed_in_probe(sb, mail_stack, "evomn", address, environment, GRAPH_BOOKS, settle=3)
     _m365_sources(seen, normalize_account(M365, people), address, calendars=False)
+    assert seen["sources"][M365_UIDS["identity"]]["full_name"] == people[0]["full_name"]
     children = _graph_children(seen, M365_UIDS["collection"])
     assert "calendar" not in children and GRAPH_BOOKS.items() <= children["address_book"].items(), children
     assert not [path for _m, path, _a in mail_stack.graph_requests()[asked:] if "/calendar" in path]
