@@ -11,12 +11,14 @@ shape (`value` lists, `@odata.deltaLink`, `{"error": {"code", "message"}}`), for
   GET /v1.0/users/{user}/calendarGroups/{id}/calendars
   GET /v1.0/users/{user}/todo/lists                  task lists (evolution-ews 3.51+)
   GET /v1.0/users/{user}/people                      "Recent Contacts" (3.51+): none
-  GET /v1.0/users?$top=1                             the directory (User.ReadBasic.All is in evolution-ews' scopes)
-  GET /v1.0/contacts?$top=1                          organisational contacts: 403, as for an app without
-                                                     OrgContact.Read.All
+  GET /v1.0/users?$top=1                             the directory: the token's user
+  GET /v1.0/contacts?$top=1                          organisational contacts (none; evolution-ews does not ask for
+                                                     OrgContact.Read.All, so it gets 403)
 Every request needs `Authorization: Bearer <access token>` the provider issued and has not expired or revoked
-(401 InvalidAuthenticationToken otherwise); a user's own mailbox only (403 ErrorAccessDenied): {user} is the
-token's user, or that login at any domain (the stack has one person per login).
+(401 InvalidAuthenticationToken otherwise), whose scope holds one of the delegated permissions Graph's reference
+lists for that call (PERMISSIONS; bare or prefixed with Graph's URL; 403 ErrorAccessDenied otherwise); a user's
+own mailbox only (403 ErrorAccessDenied): {user} is the token's user, or that login at any domain (the stack has
+one person per login).
 """
 
 from __future__ import annotations
@@ -47,6 +49,17 @@ CALENDARS = {CALENDAR_GROUPS[0]["id"]: [
 TASK_LISTS = [{"id": "AQMkADAwATM0MDAATasks", "displayName": "Tasks", "isOwner": True, "isShared": False,
                "wellknownListName": "defaultList"}]
 
+# The delegated permissions each call needs, any one of them (learn.microsoft.com/graph/api/<call>, "Permissions"),
+# by the first segment after the user (or the path itself for directory calls).
+PERMISSIONS = {
+    "mailFolders": ("Mail.ReadBasic", "Mail.Read", "Mail.ReadWrite"),
+    "contactFolders": ("Contacts.Read", "Contacts.ReadWrite"),
+    "calendarGroups": ("Calendars.Read", "Calendars.ReadWrite"),
+    "todo": ("Tasks.Read", "Tasks.ReadWrite"),
+    "people": ("People.Read",),
+    "/v1.0/users": ("User.ReadBasic.All", "User.Read.All"),
+    "/v1.0/contacts": ("OrgContact.Read.All",),
+}
 # Microsoft Graph's own application ID, which its 401 answers name.
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 _USER_PATH = re.compile(r"/v1\.0/(?:users/(?P<user>[^/?]+)|me)(?P<rest>/[^?]*)?")
@@ -87,11 +100,17 @@ def _mailbox(base: str, user: str, rest: str, query: dict) -> tuple:
 
 
 def answer(store, where: dict, method: str, path: str, query: dict, authorization: str | None) -> tuple:
-    """(status, JSON body, headers) for one Graph request; the caller holds the store's lock. ``where``: Graph's
-    base URL and the authorization URI a 401 names (the stack's settings.graph_settings())."""
+    """(status, JSON body, headers) for one Graph request, logged with its status; the caller holds the store's
+    lock. ``where``: Graph's base URL and the authorization URI a 401 names (the stack's
+    settings.graph_settings())."""
     token = (authorization or "")[len("Bearer "):] if (authorization or "").startswith("Bearer ") else ""
     info = store.active(token) if token else None
-    store.note(event="graph", method=method, path=path, authorized=info is not None)
+    result = _answer(info, token, where, method, path, query)
+    store.note(event="graph", method=method, path=path, authorized=info is not None, status=result[0])
+    return result
+
+
+def _answer(info, token, where, method, path, query):
     if info is None:
         return _error(401, "InvalidAuthenticationToken", "Access token is empty." if not token else
                       "Access token validation failure. Invalid audience.",
@@ -99,11 +118,19 @@ def answer(store, where: dict, method: str, path: str, query: dict, authorizatio
                                            % (where["authorization_uri"], GRAPH_APP_ID)})
     if method != "GET":
         return _error(405, "Request_BadRequest", "Only reads are served here.")
+    match = _USER_PATH.fullmatch(path)
+    segment = (match.group("rest") or "/").split("/")[1] if match else path
+    needed = PERMISSIONS.get(segment)
+    granted = {scope[len(where["base"]) + 1:] if scope.startswith(where["base"] + "/") else scope
+               for scope in info["scope"].split()}
+    if needed and not granted & set(needed):
+        if match:  # a mailbox's data: Exchange's own answer
+            return _error(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+        return _error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
     if path == "/v1.0/users":
         return _listing(where["base"], [{"id": info["user"]}], "users(id)")
     if path == "/v1.0/contacts":
-        return _error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
-    match = _USER_PATH.fullmatch(path)
+        return _listing(where["base"], [], "contacts")
     if not match:
         return _error(400, "BadRequest", "Invalid version or resource: %s" % path)
     user = unquote(match.group("user") or info["user"])

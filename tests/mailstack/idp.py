@@ -12,12 +12,13 @@ The test API (`/test/...`, JSON in and out) lets a test act as the person at the
                              approved as that user (or {"request": id} for one already waiting)
   GET  /test/pending         the authorization requests waiting for a person
   POST /test/approve-device  {"user_code": ..., "user": login}
-  POST /test/tokens          {"user": login, "client_id": ...}: tokens as if a flow had completed
+  POST /test/tokens          {"user": login, "client_id": ..., "scope": ...}: tokens as if a flow had completed
+                             (without a scope: a grant a refresh may give any scope)
   POST /test/expire          {"user": login} or {"token": ...}: access tokens expire now
   POST /test/revoke          {"user": login}: every token of the user is revoked
   POST /test/delay           {"seconds": s}: the token endpoint answers s seconds late (0: at once), so that
                              clients that ask together really overlap
-  GET  /test/log             what was asked of the provider (grant types, clients, never a token)
+  GET  /test/log             what was asked of the provider (grant types, clients, scopes, never a token)
 and, under /v1.0/, the part of Microsoft Graph evolution-ews reads (graph.py: the stack maps Graph's name here),
 with the access tokens this provider issued.
 
@@ -224,7 +225,7 @@ class Handler(BaseHTTPRequestHandler):
         store = self.store
         grant = form.get("grant_type")
         client_id = form.get("client_id") or ""
-        store.note(event="token", grant_type=grant, client_id=client_id)
+        store.note(event="token", grant_type=grant, client_id=client_id, scope=form.get("scope"))
         if grant == "authorization_code":
             entry = store.codes.pop(form.get("code", ""), None)
             if entry is None or entry["exp"] <= store.clock() or entry["client_id"] != client_id:
@@ -235,11 +236,17 @@ class Handler(BaseHTTPRequestHandler):
                 return self._error(400, "invalid_grant", "PKCE verification failed")
             return self._send(200, store.issue(entry["user"], client_id, entry["scope"]))
         if grant == "refresh_token":
-            entry = store.refresh.pop(form.get("refresh_token", ""), None)
+            entry = store.refresh.get(form.get("refresh_token", ""))
             if entry is None or entry["family"] in store.revoked_families or entry["client_id"] != client_id:
                 return self._error(400, "invalid_grant", "unknown or revoked refresh token")
+            # RFC 6749 section 6: a refresh may narrow the grant's scope, never widen it (a grant made without a
+            # scope, through the test API, takes what the refresh names).
+            asked = form.get("scope")
+            if asked and entry["scope"] and not set(asked.split()) <= set(entry["scope"].split()):
+                return self._error(400, "invalid_scope", "beyond what the grant allows")
             # Rotated: the old refresh token is spent, the family goes on.
-            return self._send(200, store.issue(entry["user"], client_id, entry["scope"], entry["family"]))
+            del store.refresh[form["refresh_token"]]
+            return self._send(200, store.issue(entry["user"], client_id, asked or entry["scope"], entry["family"]))
         if grant == DEVICE_GRANT:
             entry = store.devices.get(form.get("device_code", ""))
             if entry is None or entry["client_id"] != client_id:

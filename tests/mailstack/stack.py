@@ -181,9 +181,14 @@ class MailStack:
         return [(e.get("grant_type"), e.get("client_id")) for e in self.idp_call("/test/log")["log"]
                 if e.get("event") == "token"]
 
+    def token_scopes(self) -> list:
+        """(grant_type, client_id, scope asked or None) of every request the token endpoint got, oldest first."""
+        return [(e.get("grant_type"), e.get("client_id"), e.get("scope")) for e in self.idp_call("/test/log")["log"]
+                if e.get("event") == "token"]
+
     def graph_requests(self) -> list:
-        """(method, path, authorized) of every request the Microsoft Graph stand-in got, oldest first."""
-        return [(e["method"], e["path"], e["authorized"]) for e in self.idp_call("/test/log")["log"]
+        """(method, path, status) of every request the Microsoft Graph stand-in got, oldest first."""
+        return [(e["method"], e["path"], e["status"]) for e in self.idp_call("/test/log")["log"]
                 if e.get("event") == "graph"]
 
     def tokens_for(self, user: str, client_id: str = "mailstack-test", scope: str = "") -> dict:

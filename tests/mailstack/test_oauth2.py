@@ -159,8 +159,16 @@ def _graph_get(stack, path, token=None):
 
 
 def test_graph_answers_a_users_own_folders_with_a_live_token_only(mail_stack):
-    token = mail_stack.tokens_for("graphuser", client_id=CLIENT)["access_token"]
+    # Bare and with Graph's URL, as clients ask for them.
+    scope = "Mail.Read Calendars.Read %s/Contacts.Read offline_access" % settings.graph_settings()["base"]
+    token = mail_stack.tokens_for("graphuser", client_id=CLIENT, scope=scope)["access_token"]
     mine = "/v1.0/users/graphuser%40example.edu"
+    # A token without the call's permission: refused, as Graph does.
+    mail_only = mail_stack.tokens_for("graphuser", client_id=CLIENT, scope="Mail.Read")["access_token"]
+    status, _h, body = _graph_get(mail_stack, mine + "/calendarGroups", mail_only)
+    assert status == 403 and body["error"]["code"] == "ErrorAccessDenied", body
+    status, _h, body = _graph_get(mail_stack, "/v1.0/users?$top=1", mail_only)
+    assert status == 403 and body["error"]["code"] == "Authorization_RequestDenied", body
     status, headers, body = _graph_get(mail_stack, mine + "/calendarGroups")
     assert status == 401 and body["error"]["code"] == "InvalidAuthenticationToken", body
     assert headers["WWW-Authenticate"].startswith("Bearer ")

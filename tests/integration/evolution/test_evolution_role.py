@@ -36,6 +36,8 @@ NICKS = {"ssl": "ssl-on-alternate-port", "starttls": "starttls-on-standard-port"
 BACKENDS = {"imap": "imapx", "pop3": "pop"}
 UID = {"imap": "middlebury-imap", "pop3": "middlebury-pop"}
 TEMPLATES = "/etc/xdg/evolution-data-server/autoconfig"
+
+
 @pytest.fixture(scope="module")
 def stack_logins(mail_stack):
     """Mail accounts of our own on the shared stack: login -> password."""
