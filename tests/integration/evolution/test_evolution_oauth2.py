@@ -211,6 +211,8 @@ def test_the_registry_loads_the_microsoft_365_collection_with_the_tenants_app(tm
     assert GRAPH_BOOKS.items() <= children.get("address_book", {}).items(), children
     again = converge(sb, {"mail_clients_account": M365})
     assert again.rc == 0 and again.changed() == 0, again
+    checked = converge(sb, {"mail_clients_account": M365}, check=True, diff=True)
+    assert checked.rc == 0 and checked.changed() == 0, checked
 
     # Named users; calendars off: the registry still signs in and lists the address books, never a calendar.
     # A hostile name (quotes, a back-tick, a semicolon, non-ASCII): the registry reads it back exactly.
@@ -236,7 +238,11 @@ def test_the_registry_loads_the_microsoft_365_collection_with_the_tenants_app(tm
     assert "address_book" not in children and children["calendar"] == GRAPH_CALENDARS, children
     assert GRAPH_BOOKS.items() <= _graph_children(seen, M365_UIDS["collection"], False)["address_book"].items()
 
-    # Back to the documented settings: the collection, its children and the environment file go.
+    # Back to the documented settings: check mode says what would go and removes nothing; then the collection, its
+    # children and the environment file go.
+    preview = converge(sb, {"mail_clients_users": people}, check=True, diff=True)
+    assert preview.rc == 0 and preview.changed() > 0 and environment_d(sb) == environment, preview
+    assert user_file(sb, "evomn", M365_UIDS["collection"]).exists()
     assert converge(sb, {"mail_clients_users": people}).rc == 0
     assert environment_d(sb) == {}
     seen = probe(sb, "evomn")
