@@ -54,7 +54,7 @@ TASK_LISTS = [{"id": "AQMkADAwATM0MDAATasks", "displayName": "Tasks", "isOwner":
 PERMISSIONS = {
     "mailFolders": ("Mail.ReadBasic", "Mail.Read", "Mail.ReadWrite"),
     "contactFolders": ("Contacts.Read", "Contacts.ReadWrite"),
-    "calendarGroups": ("Calendars.Read", "Calendars.ReadWrite"),
+    "calendarGroups": ("Calendars.ReadBasic", "Calendars.Read", "Calendars.ReadWrite", "Calendars.Read.Shared"),
     "todo": ("Tasks.Read", "Tasks.ReadWrite"),
     "people": ("People.Read",),
     "/v1.0/users": ("User.ReadBasic.All", "User.Read.All"),
