@@ -69,6 +69,10 @@ def _error(status: int, code: str, message: str, headers: dict | None = None) ->
     return status, {"error": {"code": code, "message": message}}, headers or {}
 
 
+# Exchange's answer for a mailbox the token may not read.
+_ACCESS_DENIED = _error(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+
+
 def _listing(base: str, items: list, context: str) -> tuple:
     return 200, {"@odata.context": "%s/v1.0/$metadata#%s" % (base, context), "value": items}, {}
 
@@ -125,7 +129,7 @@ def _answer(info, token, where, method, path, query):
                for scope in info["scope"].split()}
     if needed and not granted & set(needed):
         if match:  # a mailbox's data: Exchange's own answer
-            return _error(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+            return _ACCESS_DENIED
         return _error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
     if path == "/v1.0/users":
         return _listing(where["base"], [{"id": info["user"]}], "users(id)")
@@ -135,5 +139,5 @@ def _answer(info, token, where, method, path, query):
         return _error(400, "BadRequest", "Invalid version or resource: %s" % path)
     user = unquote(match.group("user") or info["user"])
     if user != info["user"] and user.partition("@")[0] != info["user"]:
-        return _error(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
+        return _ACCESS_DENIED
     return _mailbox(where["base"], user, match.group("rest") or "", query)

@@ -68,6 +68,10 @@ def m365_settings(source):
     return {key: settings.get_property(key) for key in M365_KEYS}
 
 
+# Children a collection backend creates for the server's folders: the extension and its kind.
+FOLDER_KINDS = (("Calendar", "calendar"), ("Address Book", "address_book"), ("Task List", "task_list"))
+
+
 def describe(source):
     info = {"name": source.get_display_name(), "enabled": source.get_enabled(), "parent": source.get_parent()}
     if source.has_extension("Collection"):
@@ -111,28 +115,24 @@ def describe(source):
     return None
 
 
-def await_children(registry, wanted):
-    """Let the registry's signals in until the collection has children with every wanted name (or time runs out)."""
+def _let_signals_in(seconds, done=lambda: False):
+    """Dispatch the registry's D-Bus signals for up to ``seconds``, or until ``done()``."""
     context = GLib.MainContext.default()
-
-    def names():
-        return {source.get_display_name() for source in registry.list_sources(None)
-                if source.get_parent() == wanted["parent"]}
-
-    deadline = time.monotonic() + wanted["timeout"]
-    while not set(wanted["names"]) <= names() and time.monotonic() < deadline:
-        while context.pending():
-            context.iteration(False)
-        time.sleep(0.2)
-    settle = time.monotonic() + wanted.get("settle", 0)
-    while time.monotonic() < settle:
+    deadline = time.monotonic() + seconds
+    while not done() and time.monotonic() < deadline:
         while context.pending():
             context.iteration(False)
         time.sleep(0.2)
 
 
-# Children a collection backend creates for the server's folders: the extension and its kind.
-FOLDER_KINDS = (("Calendar", "calendar"), ("Address Book", "address_book"), ("Task List", "task_list"))
+def await_children(registry, wanted):
+    """Until the collection has children with every wanted name (or time runs out), then ``settle`` s more."""
+    def named():
+        return set(wanted["names"]) <= {source.get_display_name() for source in registry.list_sources(None)
+                                        if source.get_parent() == wanted["parent"]}
+
+    _let_signals_in(wanted["timeout"], named)
+    _let_signals_in(wanted.get("settle", 0))
 
 
 def raw_group(source, group):
